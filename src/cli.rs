@@ -1,0 +1,156 @@
+//! The command line: `serve` (the default), `migrate`, `gen-secret`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+use crate::http::Portcullis;
+use crate::store::Store;
+
+/// Email/password JWT authentication server.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server on HOST:PORT (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print a new random secret for SECRET_KEY.
+    GenSecret,
+}
+
+/// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Exit status for bad configuration.
+const EXIT_CONFIG: u8 = 2;
+
+/// Parses the arguments and runs; the process's exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::GenSecret => {
+            println!("{}", crate::config::generate_secret());
+            ExitCode::SUCCESS
+        }
+        Command::Serve => with_config(|config| async move { serve(config).await }),
+        Command::Migrate => with_config(|config| async move {
+            let store = Store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            store.close().await;
+            tracing::info!("migrations applied");
+            Ok(())
+        }),
+    }
+}
+
+fn config_failure(err: &ConfigError) -> ExitCode {
+    eprintln!("portcullis: {err}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn with_config<F, Fut>(run: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => return config_failure(&err),
+    };
+    crate::telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("portcullis: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "portcullis stopped");
+            eprintln!("portcullis: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT, then drains and closes the database.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.secret_generated {
+        tracing::warn!(
+            path = %config.data_dir.join("secret.key").display(),
+            "SECRET_KEY is not set: using a generated development secret; set SECRET_KEY in production"
+        );
+    }
+    let bind = config.bind_address();
+    let auth = Portcullis::builder(config)
+        .build()
+        .await
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot open the database: {e:#}"))?;
+    let app = auth.router();
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, "portcullis listening on {local}");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_tx.send(true);
+    });
+    let mut stop_rx = stop_rx;
+    let drained = async move {
+        let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
+    tokio::select! {
+        result = server => result?,
+        () = drained => tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway"),
+    }
+    auth.state().store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,587 @@
+//! Configuration: read once from the environment and `.env` (SPEC §2).
+//!
+//! Every variable is also accepted with the `AUTH_` prefix (FastEdgy's names).
+//! Precedence, highest first: `NAME` in the environment, `AUTH_NAME` in the
+//! environment, `NAME` in `.env`, `AUTH_NAME` in `.env`, the default.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+/// A configuration value that cannot be used; start-up stops with exit status 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable}: {problem}")]
+pub struct ConfigError {
+    /// The variable at fault, e.g. `SECRET_KEY`.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Which algorithm new password hashes use (both always verify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HasherKind {
+    /// argon2id with the OWASP parameters (m=19 MiB, t=2, p=1).
+    Argon2id,
+    /// bcrypt with `BCRYPT_ROUNDS`.
+    Bcrypt,
+}
+
+/// Password hashing and policy settings.
+#[derive(Debug, Clone)]
+pub struct PasswordConfig {
+    /// Algorithm for new hashes.
+    pub hasher: HasherKind,
+    /// bcrypt cost when `hasher` is bcrypt.
+    pub bcrypt_rounds: u32,
+    /// Minimum password length in characters.
+    pub min_length: usize,
+    /// Hashes that may wait for a hashing thread before requests get 503.
+    pub queue_capacity: usize,
+    /// Threads that hash; defaults to the number of cores.
+    pub workers: usize,
+}
+
+/// How outgoing mail is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (local relays and tests only).
+    None,
+    /// STARTTLS upgrade (the default).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// Real SMTP delivery, used when `SMTP_HOST` is set.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Server host name.
+    pub host: String,
+    /// Server port (default by `tls`: 25, 587 or 465).
+    pub port: u16,
+    /// Login name, if the server wants one.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<String>,
+    /// Transport security.
+    pub tls: SmtpTls,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Everything Portcullis can be configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PORTCULLIS_ENV=production`: refuse generated secrets.
+    pub production: bool,
+    /// HMAC key that signs new tokens (at least 32 characters).
+    pub secret_key: String,
+    /// Whether `secret_key` was generated into the data directory (development only).
+    pub secret_generated: bool,
+    /// Older keys still accepted for verification.
+    pub secret_key_previous: Vec<String>,
+    /// Signing algorithm; the only one accepted on verification.
+    pub algorithm: Algorithm,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens (and of an idle session).
+    pub refresh_token_ttl: Duration,
+    /// How long a just-spent refresh token may be replayed (SPEC §5).
+    pub refresh_reuse_grace: Duration,
+    /// `iss` written into and required of tokens.
+    pub jwt_issuer: Option<String>,
+    /// `aud` written into and required of tokens.
+    pub jwt_audience: Option<String>,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Interface to bind.
+    pub host: String,
+    /// Port to bind.
+    pub port: u16,
+    /// Base of the links in e-mails.
+    pub app_url: String,
+    /// Password hashing and policy.
+    pub password: PasswordConfig,
+    /// Refuse logins until the e-mail is verified.
+    pub require_email_verification: bool,
+    /// Real SMTP delivery; `None` writes mail to `mail_outbox_dir`.
+    pub smtp: Option<SmtpConfig>,
+    /// Sender address of outgoing mail.
+    pub mail_from: String,
+    /// Where mail goes without SMTP.
+    pub mail_outbox_dir: PathBuf,
+    /// Lifetime of password-reset tokens.
+    pub reset_token_ttl: Duration,
+    /// Lifetime of e-mail verification tokens.
+    pub verify_token_ttl: Duration,
+    /// `false` turns every rate limit off.
+    pub rate_limit_enabled: bool,
+    /// Also hand out the refresh token as a cookie.
+    pub refresh_cookie: bool,
+    /// Allowed CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Where the auth endpoints are mounted, e.g. `/api/auth`.
+    pub route_prefix: String,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Directory for the generated secret and the default database.
+    pub data_dir: PathBuf,
+}
+
+/// Where configuration values come from: a lookup by exact variable name.
+struct Source<'a> {
+    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+}
+
+impl Source<'_> {
+    /// The value of `name` (or `AUTH_name`), empty values counting as unset.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .or_else(|| (self.lookup)(&format!("AUTH_{name}")))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+        what: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| ConfigError::new(name, format!("expected {what}, got {raw:?}"))),
+        }
+    }
+
+    fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        let value = self.parse(name, default, "a positive whole number")?;
+        if value == 0 {
+            return Err(ConfigError::new(name, "must be greater than 0"));
+        }
+        Ok(value)
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+            Some(v) => Err(ConfigError::new(
+                name,
+                format!("expected true or false, got {v:?}"),
+            )),
+        }
+    }
+
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Minimum length of an HMAC secret, in characters.
+pub const MIN_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Reads the process environment and `./.env`; generates a development
+    /// secret into `./data/secret.key` when none is configured.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let dotenv: HashMap<String, String> = match dotenvy::from_path_iter(".env") {
+            Ok(iter) => iter.filter_map(Result::ok).collect(),
+            Err(_) => HashMap::new(),
+        };
+        let source = Source {
+            lookup: Box::new(move |name| {
+                std::env::var(name)
+                    .ok()
+                    .or_else(|| dotenv.get(name).cloned())
+            }),
+        };
+        Self::from_source(&source, true)
+    }
+
+    /// Builds a configuration from explicit variables only (no environment,
+    /// no `.env`). Without `SECRET_KEY`, a random in-memory secret is used:
+    /// handy for tests and embedding.
+    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, ConfigError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let source = Source {
+            lookup: Box::new(move |name| map.get(name).cloned()),
+        };
+        Self::from_source(&source, false)
+    }
+
+    fn from_source(src: &Source<'_>, persist_secret: bool) -> Result<Self, ConfigError> {
+        let production = match src.get("PORTCULLIS_ENV").map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v == "production" || v == "prod" => true,
+            Some(v) if matches!(v.as_str(), "development" | "dev" | "test") => false,
+            Some(v) => {
+                return Err(ConfigError::new(
+                    "PORTCULLIS_ENV",
+                    format!("expected production or development, got {v:?}"),
+                ));
+            }
+        };
+        let data_dir = PathBuf::from(src.get("DATA_DIR").unwrap_or_else(|| "data".into()));
+
+        let algorithm = match src.get("ALGORITHM").as_deref() {
+            None | Some("HS256") => Algorithm::HS256,
+            Some("HS384") => Algorithm::HS384,
+            Some("HS512") => Algorithm::HS512,
+            Some(other @ ("RS256" | "ES256" | "EdDSA")) => {
+                return Err(ConfigError::new(
+                    "ALGORITHM",
+                    format!("{other} is not supported in this version; use HS256, HS384 or HS512"),
+                ));
+            }
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "ALGORITHM",
+                    format!("expected HS256, HS384 or HS512, got {other:?}"),
+                ));
+            }
+        };
+
+        let (secret_key, secret_generated) = match src.get("SECRET_KEY") {
+            Some(key) if key.chars().count() < MIN_SECRET_LEN => {
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    format!("must be at least {MIN_SECRET_LEN} characters"),
+                ));
+            }
+            Some(key) => (key, false),
+            None if production => {
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    "required when PORTCULLIS_ENV=production (generate one with `portcullis gen-secret`)",
+                ));
+            }
+            None if persist_secret => (load_or_create_secret(&data_dir)?, true),
+            None => (generate_secret(), true),
+        };
+        let secret_key_previous = src.list("SECRET_KEY_PREVIOUS");
+        if secret_key_previous
+            .iter()
+            .any(|k| k.chars().count() < MIN_SECRET_LEN)
+        {
+            return Err(ConfigError::new(
+                "SECRET_KEY_PREVIOUS",
+                format!("every key must be at least {MIN_SECRET_LEN} characters"),
+            ));
+        }
+
+        let hasher = match src.get("PASSWORD_HASHER").map(|v| v.to_ascii_lowercase()) {
+            None => HasherKind::Argon2id,
+            Some(v) if v == "argon2id" || v == "argon2" => HasherKind::Argon2id,
+            Some(v) if v == "bcrypt" => HasherKind::Bcrypt,
+            Some(v) => {
+                return Err(ConfigError::new(
+                    "PASSWORD_HASHER",
+                    format!("expected argon2id or bcrypt, got {v:?}"),
+                ));
+            }
+        };
+        let bcrypt_rounds: u32 = src.parse("BCRYPT_ROUNDS", 12, "a whole number")?;
+        if !(4..=31).contains(&bcrypt_rounds) {
+            return Err(ConfigError::new(
+                "BCRYPT_ROUNDS",
+                "must be between 4 and 31",
+            ));
+        }
+        let min_length: usize = src.parse("PASSWORD_MIN_LENGTH", 8, "a whole number")?;
+        if !(1..=128).contains(&min_length) {
+            return Err(ConfigError::new(
+                "PASSWORD_MIN_LENGTH",
+                "must be between 1 and 128",
+            ));
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = src.positive("HASH_WORKERS", cores as u64)? as usize;
+        let queue_capacity = src.parse("HASH_QUEUE", 128usize, "a whole number")?;
+        if queue_capacity < 64 {
+            return Err(ConfigError::new("HASH_QUEUE", "must be at least 64"));
+        }
+
+        let smtp = match src.get("SMTP_HOST") {
+            None => None,
+            Some(host) => {
+                let tls = match src.get("SMTP_TLS").map(|v| v.to_ascii_lowercase()) {
+                    None => SmtpTls::StartTls,
+                    Some(v) if v == "starttls" => SmtpTls::StartTls,
+                    Some(v) if v == "tls" || v == "ssl" => SmtpTls::Tls,
+                    Some(v) if v == "none" || v == "plain" => SmtpTls::None,
+                    Some(v) => {
+                        return Err(ConfigError::new(
+                            "SMTP_TLS",
+                            format!("expected none, starttls or tls, got {v:?}"),
+                        ));
+                    }
+                };
+                let default_port = match tls {
+                    SmtpTls::None => 25,
+                    SmtpTls::StartTls => 587,
+                    SmtpTls::Tls => 465,
+                };
+                Some(SmtpConfig {
+                    host,
+                    port: src.parse("SMTP_PORT", default_port, "a port number")?,
+                    username: src.get("SMTP_USERNAME"),
+                    password: src.get("SMTP_PASSWORD"),
+                    tls,
+                })
+            }
+        };
+
+        let route_prefix = src
+            .get("AUTH_ROUTE_PREFIX")
+            .unwrap_or_else(|| "/api/auth".into());
+        let route_prefix = route_prefix.trim_end_matches('/').to_string();
+        if !route_prefix.starts_with('/') || route_prefix.contains(['{', '}', '*', ' ']) {
+            return Err(ConfigError::new(
+                "AUTH_ROUTE_PREFIX",
+                "must be a path starting with / such as /api/auth",
+            ));
+        }
+
+        let app_url = src
+            .get("APP_URL")
+            .unwrap_or_else(|| "http://localhost:8000".into());
+        if !(app_url.starts_with("http://") || app_url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "APP_URL",
+                "must start with http:// or https://",
+            ));
+        }
+
+        let database_url = src
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}/portcullis.db", data_dir.display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "expected a sqlite:// or postgres:// URL",
+            ));
+        }
+
+        let log_format = match src.get("LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
+            None => {
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }
+            }
+            Some(v) if v == "pretty" => LogFormat::Pretty,
+            Some(v) if v == "json" => LogFormat::Json,
+            Some(v) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("expected pretty or json, got {v:?}"),
+                ));
+            }
+        };
+
+        let minutes = |n: u64| Duration::from_secs(n * 60);
+        Ok(Config {
+            production,
+            secret_key,
+            secret_generated,
+            secret_key_previous,
+            algorithm,
+            access_token_ttl: minutes(src.positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30)?),
+            refresh_token_ttl: Duration::from_secs(
+                86_400 * src.positive("REFRESH_TOKEN_EXPIRE_DAYS", 7)?,
+            ),
+            refresh_reuse_grace: Duration::from_secs(src.parse(
+                "REFRESH_REUSE_GRACE_SECONDS",
+                10,
+                "a whole number of seconds",
+            )?),
+            jwt_issuer: src.get("JWT_ISSUER"),
+            jwt_audience: src.get("JWT_AUDIENCE"),
+            database_url,
+            host: src.get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port: src.parse("PORT", 8000, "a port number")?,
+            app_url: app_url.trim_end_matches('/').to_string(),
+            password: PasswordConfig {
+                hasher,
+                bcrypt_rounds,
+                min_length,
+                queue_capacity,
+                workers,
+            },
+            require_email_verification: src.flag("REQUIRE_EMAIL_VERIFICATION", false)?,
+            smtp,
+            mail_from: src
+                .get("MAIL_FROM")
+                .unwrap_or_else(|| "Portcullis <no-reply@localhost>".into()),
+            mail_outbox_dir: src
+                .get("MAIL_OUTBOX_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("outbox")),
+            reset_token_ttl: minutes(src.positive("RESET_TOKEN_EXPIRE_MINUTES", 60)?),
+            verify_token_ttl: Duration::from_secs(
+                3600 * src.positive("VERIFY_TOKEN_EXPIRE_HOURS", 24)?,
+            ),
+            rate_limit_enabled: src.flag("RATE_LIMIT_ENABLED", true)?,
+            refresh_cookie: src.flag("REFRESH_COOKIE", false)?,
+            cors_origins: src.list("CORS_ORIGINS"),
+            route_prefix,
+            log_format,
+            data_dir,
+        })
+    }
+
+    /// The address to bind, `HOST:PORT`.
+    pub fn bind_address(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A new random secret: 48 random bytes, base64url (64 characters).
+pub fn generate_secret() -> String {
+    use base64::Engine;
+    let bytes: [u8; 48] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Reads `DIR/secret.key`, creating it (mode 0600) with a new secret if absent.
+fn load_or_create_secret(dir: &Path) -> Result<String, ConfigError> {
+    let path = dir.join("secret.key");
+    let fail = |what: &str, e: std::io::Error| {
+        ConfigError::new(
+            "SECRET_KEY",
+            format!("not set, and {what} {} failed: {e}", path.display()),
+        )
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(existing) => {
+            let key = existing.trim().to_string();
+            if key.chars().count() < MIN_SECRET_LEN {
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    format!(
+                        "{} holds fewer than {MIN_SECRET_LEN} characters",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory of", e))?;
+            let key = generate_secret();
+            write_private(&path, &key).map_err(|e| fail("writing", e))?;
+            Ok(key)
+        }
+        Err(e) => Err(fail("reading", e)),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_and_prefixed_names_work() {
+        let cfg = Config::from_vars([("AUTH_ACCESS_TOKEN_EXPIRE_MINUTES", "15")]).unwrap();
+        assert_eq!(cfg.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(cfg.port, 8000);
+        assert_eq!(cfg.route_prefix, "/api/auth");
+        assert!(cfg.secret_generated);
+    }
+
+    #[test]
+    fn unprefixed_name_wins() {
+        let cfg = Config::from_vars([("PORT", "9000"), ("AUTH_PORT", "9001")]).unwrap();
+        assert_eq!(cfg.port, 9000);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_vars([("PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.variable, "PORT");
+        let err = Config::from_vars([("SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(err.variable, "SECRET_KEY");
+        let err = Config::from_vars([("ALGORITHM", "none")]).unwrap_err();
+        assert_eq!(err.variable, "ALGORITHM");
+    }
+
+    #[test]
+    fn production_requires_a_secret() {
+        let err = Config::from_vars([("PORTCULLIS_ENV", "production")]).unwrap_err();
+        assert_eq!(err.variable, "SECRET_KEY");
+    }
+
+    #[test]
+    fn secret_file_is_created_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_secret(dir.path()).unwrap();
+        let second = load_or_create_secret(dir.path()).unwrap();
+        assert_eq!(first, second);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secret.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

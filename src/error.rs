@@ -1,0 +1,245 @@
+//! The one error type of Portcullis, mapped once to an HTTP status, a stable
+//! error code and the JSON envelope of SPEC §3.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A problem with one input field, reported in `error.details`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's name as the client sent it (e.g. `password`).
+    pub field: String,
+    /// What is wrong with it, in plain words.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything that can go wrong while answering a request.
+///
+/// Each variant maps to exactly one status and code (see [`Error::status`] and
+/// [`Error::code`]); handlers return it and never build error bodies themselves.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No or malformed `Authorization` header.
+    #[error("Not authenticated")]
+    Unauthorized,
+    /// Wrong e-mail or password (one answer for both).
+    #[error("Invalid email or password")]
+    InvalidCredentials,
+    /// A validly signed token past its `exp`.
+    #[error("Token has expired")]
+    TokenExpired,
+    /// Bad signature, malformed, wrong type, algorithm, issuer or audience.
+    #[error("Invalid token")]
+    InvalidToken,
+    /// The token's session was revoked.
+    #[error("Token has been revoked")]
+    TokenRevoked,
+    /// The user is deactivated.
+    #[error("Inactive user")]
+    InactiveUser,
+    /// The e-mail is not verified while verification is required.
+    #[error("Email not verified")]
+    EmailNotVerified,
+    /// The user is not a superuser.
+    #[error("Not enough privileges")]
+    Forbidden,
+    /// The e-mail is already registered.
+    #[error("Email already registered")]
+    EmailAlreadyExists,
+    /// One or more fields are invalid.
+    #[error("Validation error")]
+    Validation(Vec<FieldError>),
+    /// Wrong current password on change-password.
+    #[error("Current password is incorrect")]
+    InvalidPassword,
+    /// Unknown, expired or used reset token.
+    #[error("Invalid or expired reset token")]
+    InvalidResetToken,
+    /// Unknown, expired or used verification token.
+    #[error("Invalid or expired verification token")]
+    InvalidVerificationToken,
+    /// The body is not valid JSON.
+    #[error("Request body is not valid JSON")]
+    InvalidJson,
+    /// The body has the wrong `Content-Type`.
+    #[error("Unsupported media type: expected {0}")]
+    UnsupportedMediaType(&'static str),
+    /// The body is larger than the limit.
+    #[error("Request body too large (limit 64 KiB)")]
+    PayloadTooLarge,
+    /// Too many attempts; retry after the given seconds.
+    #[error("Too many attempts, try again later")]
+    RateLimited {
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+    },
+    /// Unknown path or resource.
+    #[error("Not found")]
+    NotFound,
+    /// Known path, wrong method.
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    /// Overloaded (hashing queue full) or the database is unreachable.
+    #[error("Service temporarily unavailable")]
+    Unavailable,
+    /// Anything else; the cause goes to the log, never to the client.
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A validation error about one field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// An internal error carrying its cause for the log.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Error::Internal(cause.into())
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        use Error::*;
+        match self {
+            Unauthorized | InvalidCredentials | TokenExpired | InvalidToken | TokenRevoked => {
+                StatusCode::UNAUTHORIZED
+            }
+            InactiveUser | EmailNotVerified | Forbidden => StatusCode::FORBIDDEN,
+            EmailAlreadyExists => StatusCode::CONFLICT,
+            Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidPassword | InvalidResetToken | InvalidVerificationToken | InvalidJson => {
+                StatusCode::BAD_REQUEST
+            }
+            UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, machine-readable code of this error (SPEC §3).
+    pub fn code(&self) -> &'static str {
+        use Error::*;
+        match self {
+            Unauthorized => "UNAUTHORIZED",
+            InvalidCredentials => "INVALID_CREDENTIALS",
+            TokenExpired => "TOKEN_EXPIRED",
+            InvalidToken => "INVALID_TOKEN",
+            TokenRevoked => "TOKEN_REVOKED",
+            InactiveUser => "INACTIVE_USER",
+            EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            Forbidden => "FORBIDDEN",
+            EmailAlreadyExists => "EMAIL_ALREADY_EXISTS",
+            Validation(_) => "VALIDATION_ERROR",
+            InvalidPassword => "INVALID_PASSWORD",
+            InvalidResetToken => "INVALID_RESET_TOKEN",
+            InvalidVerificationToken => "INVALID_VERIFICATION_TOKEN",
+            InvalidJson => "INVALID_JSON",
+            UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            RateLimited { .. } => "RATE_LIMITED",
+            NotFound => "NOT_FOUND",
+            MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Unavailable => "SERVICE_UNAVAILABLE",
+            Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge that goes with a 401 (RFC 6750).
+    fn challenge(&self) -> Option<&'static str> {
+        match self {
+            Error::Unauthorized | Error::InvalidCredentials => Some("Bearer"),
+            Error::TokenExpired | Error::InvalidToken | Error::TokenRevoked => {
+                Some("Bearer error=\"invalid_token\"")
+            }
+            _ => None,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for 429 and 503.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after } => Some(*retry_after),
+            Error::Unavailable => Some(1),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    message: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a [FieldError]>,
+}
+
+#[derive(Serialize)]
+struct ErrorEnvelope<'a> {
+    success: bool,
+    error: ErrorBody<'a>,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if let Error::Internal(cause) = &self {
+            // The request id is on the enclosing span, so the log line carries it.
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        let status = self.status();
+        let details = match &self {
+            Error::Validation(fields) => Some(fields.as_slice()),
+            _ => None,
+        };
+        let body = ErrorEnvelope {
+            success: false,
+            error: ErrorBody {
+                message: self.to_string(),
+                code: self.code(),
+                details,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(challenge) = self.challenge() {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Error::Unavailable
+            }
+            other => Error::Internal(other.into()),
+        }
+    }
+}

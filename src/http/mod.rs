@@ -1,0 +1,192 @@
+//! The HTTP face of Portcullis: state, router, middleware.
+//!
+//! [`Portcullis`] is the entry point for embedding: build it from a
+//! [`Config`], then merge [`Portcullis::router`] into an axum application and
+//! protect handlers with the extractors of [`extract`].
+
+pub mod auth;
+pub mod body;
+pub mod extract;
+pub mod middleware;
+pub mod ops;
+pub mod response;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::routing::{delete, get, post};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::fields::{UserField, UserFields};
+use crate::password::PasswordHasherPool;
+use crate::store::Store;
+use crate::token::TokenService;
+
+/// Largest accepted request body (SPEC §3).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Shared state of every Portcullis handler and extractor; cheap to clone.
+///
+/// Applications with their own state implement `FromRef<TheirState>` for
+/// `AppState` so that the extractors work in their handlers too.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What [`AppState`] holds.
+pub struct Inner {
+    /// The configuration in force.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// Token signing and checking.
+    pub tokens: TokenService,
+    /// Password hashing off the async runtime.
+    pub passwords: PasswordHasherPool,
+    /// The application's own user fields.
+    pub fields: UserFields,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// Portcullis, ready to serve or to embed.
+///
+/// ```no_run
+/// use axum::{Router, routing::get, Json};
+/// use portcullis::{Portcullis, ActiveUser};
+///
+/// async fn profile(ActiveUser(user): ActiveUser) -> Json<String> {
+///     Json(user.email)
+/// }
+///
+/// # async fn run() -> anyhow::Result<()> {
+/// let auth = Portcullis::from_env().await?;
+/// let app: Router = Router::new()
+///     .route("/profile", get(profile))
+///     .with_state(auth.state())
+///     .merge(auth.router());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Portcullis {
+    state: AppState,
+}
+
+/// Builds a [`Portcullis`] from a [`Config`], with optional user fields.
+#[derive(Debug)]
+pub struct PortcullisBuilder {
+    config: Config,
+    fields: UserFields,
+    store: Option<Store>,
+    migrate: bool,
+}
+
+impl PortcullisBuilder {
+    /// Declares an application-defined user field (SPEC §8).
+    pub fn user_field(mut self, field: UserField) -> Self {
+        self.fields.push(field);
+        self
+    }
+
+    /// Uses an already connected store instead of connecting to `DATABASE_URL`.
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Whether to apply migrations when building (default: yes).
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+
+    /// Connects (and migrates) the database and prepares keys and hashing.
+    pub async fn build(self) -> anyhow::Result<Portcullis> {
+        let store = match self.store {
+            Some(store) => store,
+            None => Store::connect(&self.config.database_url).await?,
+        };
+        if self.migrate {
+            store.migrate().await?;
+        }
+        let passwords = PasswordHasherPool::new(&self.config.password)?;
+        let tokens = TokenService::from_config(&self.config);
+        Ok(Portcullis {
+            state: AppState(Arc::new(Inner {
+                config: self.config,
+                store,
+                tokens,
+                passwords,
+                fields: self.fields,
+            })),
+        })
+    }
+}
+
+impl Portcullis {
+    /// A builder for `config`.
+    pub fn builder(config: Config) -> PortcullisBuilder {
+        PortcullisBuilder {
+            config,
+            fields: UserFields::default(),
+            store: None,
+            migrate: true,
+        }
+    }
+
+    /// Reads the configuration from the environment and builds.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        Self::builder(Config::from_env()?).build().await
+    }
+
+    /// The shared state, for `with_state` and the extractors.
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// All Portcullis routes: the auth endpoints under `AUTH_ROUTE_PREFIX`,
+    /// and `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json` at the
+    /// root; every error in the envelope, a request id on every response.
+    pub fn router(&self) -> Router {
+        let auth_routes = Router::new()
+            .route("/register", post(auth::register))
+            .route("/login", post(auth::login_form))
+            .route("/login/json", post(auth::login_json))
+            .route("/token", post(auth::token))
+            .route("/refresh", post(auth::refresh))
+            .route("/me", get(auth::me).patch(auth::update_me))
+            .route("/change-password", post(auth::change_password))
+            .route("/logout", post(auth::logout))
+            .route("/sessions", get(auth::list_sessions))
+            .route("/sessions/{id}", delete(auth::delete_session));
+        let router = Router::new()
+            .nest(&self.state.config.route_prefix, auth_routes)
+            .route("/healthz", get(ops::healthz))
+            .route("/readyz", get(ops::readyz))
+            .route("/metrics", get(ops::metrics))
+            .route("/.well-known/jwks.json", get(ops::jwks))
+            .fallback(|| async { Error::NotFound })
+            .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .with_state(self.state.clone());
+        middleware::wrap(router, &self.state.config)
+    }
+}
+
+impl FromRef<Portcullis> for AppState {
+    fn from_ref(p: &Portcullis) -> AppState {
+        p.state.clone()
+    }
+}

@@ -1,0 +1,49 @@
+//! # Portcullis
+//!
+//! Email/password JWT authentication for Rust web services: register, login
+//! (OAuth2 form, JSON and RFC 6749 `/token`), rotating refresh tokens with
+//! reuse detection, sessions you can list and revoke, change password, and
+//! extractors that protect axum handlers.
+//!
+//! Use it as a server (`portcullis serve`) or embed it:
+//!
+//! ```no_run
+//! use axum::{Router, routing::get, Json};
+//! use portcullis::{ActiveUser, Config, Portcullis};
+//!
+//! async fn profile(ActiveUser(user): ActiveUser) -> Json<serde_json::Value> {
+//!     Json(serde_json::json!({ "email": user.email }))
+//! }
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let auth = Portcullis::builder(Config::from_env()?).build().await?;
+//! let app = Router::new()
+//!     .route("/profile", get(profile))
+//!     .with_state(auth.state())
+//!     .merge(auth.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The layout follows the architecture: [`config`], [`password`], [`token`],
+//! [`store`], [`http`] (routes, extractors, envelope), [`error`] and the
+//! command line in [`cli`].
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod fields;
+pub mod http;
+pub mod password;
+pub mod store;
+pub mod telemetry;
+pub mod token;
+
+pub use config::Config;
+pub use error::{Error, FieldError};
+pub use fields::UserField;
+pub use http::extract::{ActiveUser, AuthSession, CurrentUser, Superuser, VerifiedUser};
+pub use http::{AppState, Portcullis, PortcullisBuilder};
+pub use store::User;

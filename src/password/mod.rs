@@ -1,0 +1,230 @@
+//! Passwords: hashing (argon2id or bcrypt), verification, re-hash detection,
+//! the password policy of SPEC §4, and a bounded pool that keeps hashing off
+//! the async runtime.
+
+mod policy;
+mod pool;
+
+pub use policy::{NewPassword, is_common_password};
+pub use pool::PasswordHasherPool;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::config::{HasherKind, PasswordConfig};
+
+/// bcrypt silently ignores bytes past 72; Portcullis refuses such passwords instead.
+pub const BCRYPT_MAX_BYTES: usize = 72;
+
+/// What to hash new passwords with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashPolicy {
+    /// Algorithm of new hashes.
+    pub kind: HasherKind,
+    /// bcrypt cost, when `kind` is bcrypt.
+    pub bcrypt_rounds: u32,
+}
+
+impl HashPolicy {
+    /// The policy described by a [`PasswordConfig`].
+    pub fn from_config(cfg: &PasswordConfig) -> Self {
+        Self {
+            kind: cfg.hasher,
+            bcrypt_rounds: cfg.bcrypt_rounds,
+        }
+    }
+}
+
+impl Default for HashPolicy {
+    fn default() -> Self {
+        Self {
+            kind: HasherKind::Argon2id,
+            bcrypt_rounds: 12,
+        }
+    }
+}
+
+/// Why a password could not be hashed or a hash could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// bcrypt cannot take more than 72 bytes without truncating.
+    #[error("password is longer than 72 bytes, which bcrypt cannot hash without truncating")]
+    TooLongForBcrypt,
+    /// The stored hash is in no format Portcullis knows.
+    #[error("unrecognised password hash format")]
+    UnknownFormat,
+    /// The hashing library failed.
+    #[error("password hashing failed: {0}")]
+    Backend(String),
+}
+
+fn argon2_owasp() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
+}
+
+/// Hashes `password` with `policy` (a slow call: run it off the async runtime).
+///
+/// ```
+/// use portcullis::password::{hash_password, verify_password, HashPolicy};
+/// let hash = hash_password("correct horse battery", HashPolicy::default()).unwrap();
+/// assert!(hash.starts_with("$argon2id$"));
+/// assert!(verify_password("correct horse battery", &hash).unwrap());
+/// ```
+pub fn hash_password(password: &str, policy: HashPolicy) -> Result<String, HashError> {
+    match policy.kind {
+        HasherKind::Argon2id => argon2_owasp()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| HashError::Backend(e.to_string())),
+        HasherKind::Bcrypt => {
+            if password.len() > BCRYPT_MAX_BYTES {
+                return Err(HashError::TooLongForBcrypt);
+            }
+            bcrypt::non_truncating_hash(password, policy.bcrypt_rounds)
+                .map_err(|e| HashError::Backend(e.to_string()))
+        }
+    }
+}
+
+/// Whether `password` matches `hash` (argon2 PHC or bcrypt `$2a$/$2b$/$2y$`).
+/// Comparison is constant-time inside both libraries.
+pub fn verify_password(password: &str, hash: &str) -> Result<bool, HashError> {
+    if is_bcrypt(hash) {
+        // A password over 72 bytes can never have been hashed by us; it fails
+        // to verify rather than matching on its first 72 bytes.
+        return match bcrypt::non_truncating_verify(password, hash) {
+            Ok(ok) => Ok(ok),
+            Err(bcrypt::BcryptError::Truncation(_)) => Ok(false),
+            Err(e) => Err(HashError::Backend(e.to_string())),
+        };
+    }
+    if hash.starts_with("$argon2") {
+        let parsed = PasswordHash::new(hash).map_err(|_| HashError::UnknownFormat)?;
+        return match Argon2::default().verify_password(password.as_bytes(), &parsed) {
+            Ok(()) => Ok(true),
+            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+            Err(e) => Err(HashError::Backend(e.to_string())),
+        };
+    }
+    Err(HashError::UnknownFormat)
+}
+
+/// Whether `hash` is in another format than `policy` asks for, or weaker:
+/// such a hash is replaced at the next successful login.
+pub fn needs_rehash(hash: &str, policy: HashPolicy) -> bool {
+    match policy.kind {
+        HasherKind::Bcrypt => match bcrypt_cost(hash) {
+            Some(cost) => cost < policy.bcrypt_rounds,
+            None => true,
+        },
+        HasherKind::Argon2id => {
+            let Ok(parsed) = PasswordHash::new(hash) else {
+                return true;
+            };
+            if parsed.algorithm.as_str() != "argon2id" || parsed.version != Some(0x13) {
+                return true;
+            }
+            match Params::try_from(&parsed) {
+                Ok(p) => {
+                    p.m_cost() < Params::DEFAULT_M_COST
+                        || p.t_cost() < Params::DEFAULT_T_COST
+                        || p.p_cost() < Params::DEFAULT_P_COST
+                }
+                Err(_) => true,
+            }
+        }
+    }
+}
+
+/// Whether `hash` is a hash format that [`verify_password`] understands.
+pub fn is_known_hash_format(hash: &str) -> bool {
+    if is_bcrypt(hash) {
+        return bcrypt_cost(hash).is_some() && hash.len() == 60;
+    }
+    hash.starts_with("$argon2") && PasswordHash::new(hash).is_ok()
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$", "$2x$"]
+        .iter()
+        .any(|p| hash.starts_with(p))
+}
+
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    if !is_bcrypt(hash) {
+        return None;
+    }
+    hash.get(4..6)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BCRYPT: HashPolicy = HashPolicy {
+        kind: HasherKind::Bcrypt,
+        bcrypt_rounds: 4,
+    };
+
+    #[test]
+    fn argon2_roundtrip_and_wrong_password() {
+        let hash = hash_password("s3cret-Pass", HashPolicy::default()).unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password("s3cret-Pass", &hash).unwrap());
+        assert!(!verify_password("s3cret-pass", &hash).unwrap());
+        assert!(!needs_rehash(&hash, HashPolicy::default()));
+        assert!(needs_rehash(&hash, BCRYPT));
+    }
+
+    #[test]
+    fn bcrypt_roundtrip_and_no_truncation() {
+        let hash = hash_password("s3cret-Pass", BCRYPT).unwrap();
+        assert!(hash.starts_with("$2b$04$"));
+        assert!(verify_password("s3cret-Pass", &hash).unwrap());
+        assert!(needs_rehash(&hash, HashPolicy::default()));
+        assert!(needs_rehash(
+            &hash,
+            HashPolicy {
+                kind: HasherKind::Bcrypt,
+                bcrypt_rounds: 5
+            }
+        ));
+        let long = "a".repeat(73);
+        assert!(matches!(
+            hash_password(&long, BCRYPT),
+            Err(HashError::TooLongForBcrypt)
+        ));
+        // A 72-byte prefix must not verify a longer password.
+        let h72 = hash_password(&"a".repeat(72), BCRYPT).unwrap();
+        assert!(!verify_password(&long, &h72).unwrap());
+    }
+
+    #[test]
+    fn python_style_hashes_verify() {
+        // $2a$/$2y$ prefixes (PHP, passlib) verify as well.
+        let hash = hash_password("legacy-password", BCRYPT).unwrap();
+        let as_2y = hash.replacen("$2b$", "$2y$", 1);
+        assert!(verify_password("legacy-password", &as_2y).unwrap());
+        assert!(is_known_hash_format(&as_2y));
+    }
+
+    #[test]
+    fn weaker_argon2_needs_rehash_and_unknown_format_errors() {
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        assert!(verify_password("pw", &weak).unwrap());
+        assert!(needs_rehash(&weak, HashPolicy::default()));
+        assert!(matches!(
+            verify_password("pw", "plaintext"),
+            Err(HashError::UnknownFormat)
+        ));
+        assert!(!is_known_hash_format("md5$abc"));
+    }
+}

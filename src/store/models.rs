@@ -1,0 +1,162 @@
+//! Rows of the store as Rust values.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// Application-defined user fields (SPEC §8), stored as a JSON object.
+pub type ExtraFields = serde_json::Map<String, serde_json::Value>;
+
+/// A user as every response shows it (SPEC §4): never the password hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    /// Integer id.
+    pub id: i64,
+    /// The address as registered (trimmed).
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Deactivated users cannot log in and their tokens are revoked.
+    pub is_active: bool,
+    /// The e-mail address was confirmed.
+    pub is_verified: bool,
+    /// May use the admin API.
+    pub is_superuser: bool,
+    /// Creation time, Unix seconds (rendered as RFC 3339 in responses).
+    pub created_at: i64,
+    /// The application's own fields.
+    pub extra: ExtraFields,
+}
+
+/// A user together with their password hash, for authentication.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// The user.
+    pub user: User,
+    /// argon2 PHC string or bcrypt hash.
+    pub password_hash: String,
+}
+
+/// A flag column: BOOLEAN on PostgreSQL, 0/1 INTEGER on SQLite.
+fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    match row.try_get::<bool, _>(column) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
+    }
+}
+
+impl UserRecord {
+    /// Reads the user columns of a row (`id, email, name, password_hash,
+    /// is_active, is_verified, is_superuser, extra, created_at`).
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let extra: String = row.try_get("extra")?;
+        let extra = match serde_json::from_str(&extra) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => ExtraFields::new(),
+        };
+        Ok(Self {
+            user: User {
+                id: row.try_get("id")?,
+                email: row.try_get("email")?,
+                name: row.try_get("name")?,
+                is_active: flag(row, "is_active")?,
+                is_verified: flag(row, "is_verified")?,
+                is_superuser: flag(row, "is_superuser")?,
+                created_at: row.try_get("created_at")?,
+                extra,
+            },
+            password_hash: row.try_get("password_hash")?,
+        })
+    }
+}
+
+/// What to insert for a new user.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    /// Parsed, trimmed e-mail.
+    pub email: &'a str,
+    /// Optional display name.
+    pub name: Option<&'a str>,
+    /// Password hash (never a password).
+    pub password_hash: &'a str,
+    /// Active from the start (normally true).
+    pub is_active: bool,
+    /// E-mail already confirmed.
+    pub is_verified: bool,
+    /// Superuser.
+    pub is_superuser: bool,
+    /// The application's own fields.
+    pub extra: &'a ExtraFields,
+    /// Creation time to keep (imports); `None` for now.
+    pub created_at: Option<i64>,
+}
+
+/// Who is calling: recorded with sessions and security events.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Peer IP address.
+    pub ip: Option<String>,
+    /// `User-Agent` header, truncated.
+    pub user_agent: Option<String>,
+}
+
+/// An open session as `GET /sessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Opaque id.
+    pub id: String,
+    /// Login time, Unix seconds.
+    pub created_at: i64,
+    /// Last refresh or request, Unix seconds.
+    pub last_used_at: i64,
+    /// IP at login.
+    pub ip: Option<String>,
+    /// User agent at login.
+    pub user_agent: Option<String>,
+}
+
+impl SessionInfo {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            created_at: row.try_get("created_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+            ip: row.try_get("ip")?,
+            user_agent: row.try_get("user_agent")?,
+        })
+    }
+}
+
+/// The state of the session an access token names.
+#[derive(Debug, Clone)]
+pub enum SessionLookup {
+    /// Open; here is its user.
+    Active {
+        /// The session's user.
+        user: User,
+        /// When it was last used, Unix seconds.
+        last_used_at: i64,
+    },
+    /// Revoked (logout, reuse, password change, deactivation).
+    Revoked,
+    /// No such session (or its user was deleted).
+    Missing,
+}
+
+/// What happened to a presented refresh token.
+#[derive(Debug, Clone)]
+pub enum RefreshOutcome {
+    /// It was current: spent, and the new one recorded.
+    Rotated(User),
+    /// It was spent within the grace window: a new one was recorded too.
+    Grace(User),
+    /// It was spent earlier: theft assumed, the session is now revoked.
+    Reused {
+        /// Whose session it was.
+        user_id: i64,
+    },
+    /// The session was already revoked.
+    Revoked,
+    /// No such token in that session.
+    Unknown,
+}

@@ -1,0 +1,324 @@
+//! JSON Web Tokens (SPEC §5): issuing and checking access and refresh tokens.
+//!
+//! Tokens are plain JWS compact tokens (HS256 by default) that PyJWT or jose
+//! verify with the same key. The header carries a `kid` derived from the key,
+//! so that older keys listed in `SECRET_KEY_PREVIOUS` keep verifying during a
+//! rotation.
+
+use std::time::Duration;
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Whether a token grants access or renews a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    /// Short-lived, presented as `Authorization: Bearer`.
+    Access,
+    /// Long-lived, exchanged at `/refresh` for a new pair.
+    Refresh,
+}
+
+/// The payload of a Portcullis token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id, as a string.
+    pub sub: String,
+    /// The user's e-mail (access tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// `access` or `refresh`.
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issue time, seconds since the epoch.
+    pub iat: i64,
+    /// Unique id of this token.
+    pub jti: String,
+    /// The session (one login) this token belongs to.
+    pub sid: String,
+    /// Issuer, when `JWT_ISSUER` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Audience, when `JWT_AUDIENCE` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+impl Claims {
+    /// The user id in `sub`, or [`Error::InvalidToken`] if it is not a number.
+    pub fn user_id(&self) -> Result<i64> {
+        self.sub.parse().map_err(|_| Error::InvalidToken)
+    }
+}
+
+/// A freshly signed token and its payload.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The compact JWS.
+    pub token: String,
+    /// What it says.
+    pub claims: Claims,
+}
+
+/// Signs and verifies tokens with the configured algorithm and keys.
+#[derive(Clone)]
+pub struct TokenService {
+    algorithm: Algorithm,
+    kid: String,
+    encoding: EncodingKey,
+    decoding: Vec<(String, DecodingKey)>,
+    validation: Validation,
+    issuer: Option<String>,
+    audience: Option<String>,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key id derived from an HMAC secret: it identifies the key without revealing it.
+pub fn key_id(secret: &str) -> String {
+    let digest = Sha256::digest(format!("portcullis-kid:{secret}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
+}
+
+/// A new random identifier with 128 bits of entropy, base64url.
+pub fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl TokenService {
+    /// Keys and lifetimes from `cfg`.
+    pub fn from_config(cfg: &Config) -> Self {
+        let mut validation = Validation::new(cfg.algorithm);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if let Some(iss) = &cfg.jwt_issuer {
+            validation.set_issuer(&[iss]);
+        }
+        match &cfg.jwt_audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let decoding = std::iter::once(&cfg.secret_key)
+            .chain(cfg.secret_key_previous.iter())
+            .map(|k| (key_id(k), DecodingKey::from_secret(k.as_bytes())))
+            .collect();
+        Self {
+            algorithm: cfg.algorithm,
+            kid: key_id(&cfg.secret_key),
+            encoding: EncodingKey::from_secret(cfg.secret_key.as_bytes()),
+            decoding,
+            validation,
+            issuer: cfg.jwt_issuer.clone(),
+            audience: cfg.jwt_audience.clone(),
+            access_ttl: cfg.access_token_ttl,
+            refresh_ttl: cfg.refresh_token_ttl,
+        }
+    }
+
+    /// Lifetime of access tokens, in seconds (the `expires_in` of responses).
+    pub fn access_ttl_secs(&self) -> i64 {
+        self.access_ttl.as_secs() as i64
+    }
+
+    /// Lifetime of refresh tokens, in seconds.
+    pub fn refresh_ttl_secs(&self) -> i64 {
+        self.refresh_ttl.as_secs() as i64
+    }
+
+    /// Signs a token of `kind` for user `user_id` in session `sid`.
+    /// `email` is included in access tokens only.
+    pub fn issue(
+        &self,
+        kind: TokenType,
+        user_id: i64,
+        email: &str,
+        sid: &str,
+    ) -> Result<IssuedToken> {
+        let iat = now_unix();
+        let ttl = match kind {
+            TokenType::Access => self.access_ttl_secs(),
+            TokenType::Refresh => self.refresh_ttl_secs(),
+        };
+        let claims = Claims {
+            sub: user_id.to_string(),
+            email: (kind == TokenType::Access).then(|| email.to_string()),
+            token_type: kind,
+            exp: iat + ttl,
+            iat,
+            jti: random_id(),
+            sid: sid.to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        self.sign(claims)
+    }
+
+    /// Signs arbitrary claims with the current key (useful in tests and tools).
+    pub fn sign(&self, claims: Claims) -> Result<IssuedToken> {
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(self.kid.clone());
+        let token =
+            jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(Error::internal)?;
+        Ok(IssuedToken { token, claims })
+    }
+
+    /// Verifies signature (configured algorithm only), `exp`, issuer and
+    /// audience, and that the token is of type `expected`.
+    ///
+    /// A validly signed but expired token is [`Error::TokenExpired`]; anything
+    /// else wrong is [`Error::InvalidToken`]. Session revocation is checked by
+    /// the caller against the store.
+    pub fn decode(&self, token: &str, expected: TokenType) -> Result<Claims> {
+        if token.len() > 8 * 1024 {
+            return Err(Error::InvalidToken);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Error::InvalidToken)?;
+        if header.alg != self.algorithm {
+            return Err(Error::InvalidToken);
+        }
+        let keys: Vec<&DecodingKey> = match header.kid.as_deref() {
+            Some(kid) => self
+                .decoding
+                .iter()
+                .filter(|(id, _)| id == kid)
+                .map(|(_, k)| k)
+                .collect(),
+            None => self.decoding.iter().map(|(_, k)| k).collect(),
+        };
+        let mut outcome = Err(Error::InvalidToken);
+        for key in keys {
+            match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
+                Ok(data) => {
+                    outcome = Ok(data.claims);
+                    break;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
+                    outcome = Err(Error::TokenExpired);
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+        let claims = outcome?;
+        if claims.token_type != expected || claims.sid.is_empty() || claims.jti.is_empty() {
+            return Err(Error::InvalidToken);
+        }
+        claims.user_id()?;
+        Ok(claims)
+    }
+
+    /// The JSON Web Key Set of public keys: empty for the HMAC algorithms.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": [] })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(extra: &[(&str, &str)]) -> TokenService {
+        let mut vars = vec![("SECRET_KEY", "k".repeat(40))];
+        vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        TokenService::from_config(&Config::from_vars(vars).unwrap())
+    }
+
+    #[test]
+    fn roundtrip_has_the_spec_payload() {
+        let svc = service(&[]);
+        let issued = svc.issue(TokenType::Access, 7, "a@b.co", "sid1").unwrap();
+        let claims = svc.decode(&issued.token, TokenType::Access).unwrap();
+        assert_eq!(claims.sub, "7");
+        assert_eq!(claims.email.as_deref(), Some("a@b.co"));
+        assert_eq!(claims.exp - claims.iat, 1800);
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(
+            header.kid.as_deref(),
+            Some(key_id(&"k".repeat(40)).as_str())
+        );
+        let refresh = svc.issue(TokenType::Refresh, 7, "a@b.co", "sid1").unwrap();
+        assert!(refresh.claims.email.is_none());
+        assert!(matches!(
+            svc.decode(&refresh.token, TokenType::Access),
+            Err(Error::InvalidToken)
+        ));
+    }
+
+    #[test]
+    fn wrong_key_expired_and_alg_none_are_rejected() {
+        let svc = service(&[]);
+        let other = TokenService::from_config(
+            &Config::from_vars([("SECRET_KEY", "z".repeat(40))]).unwrap(),
+        );
+        let forged = other.issue(TokenType::Access, 1, "a@b.co", "s").unwrap();
+        assert!(matches!(
+            svc.decode(&forged.token, TokenType::Access),
+            Err(Error::InvalidToken)
+        ));
+        let mut claims = svc
+            .issue(TokenType::Access, 1, "a@b.co", "s")
+            .unwrap()
+            .claims;
+        claims.exp = now_unix() - 5;
+        let expired = svc.sign(claims.clone()).unwrap();
+        assert!(matches!(
+            svc.decode(&expired.token, TokenType::Access),
+            Err(Error::TokenExpired)
+        ));
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        claims.exp = now_unix() + 60;
+        let none = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(&serde_json::to_string(&claims).unwrap())
+        );
+        assert!(matches!(
+            svc.decode(&none, TokenType::Access),
+            Err(Error::InvalidToken)
+        ));
+    }
+
+    #[test]
+    fn previous_keys_verify_and_audience_is_enforced() {
+        let old_key = "o".repeat(40);
+        let old = service(&[]);
+        let old = TokenService {
+            kid: key_id(&old_key),
+            encoding: EncodingKey::from_secret(old_key.as_bytes()),
+            ..old
+        };
+        let token = old
+            .issue(TokenType::Access, 1, "a@b.co", "s")
+            .unwrap()
+            .token;
+        let rotated = service(&[("SECRET_KEY_PREVIOUS", &old_key)]);
+        assert!(rotated.decode(&token, TokenType::Access).is_ok());
+        let strict = service(&[("SECRET_KEY_PREVIOUS", &old_key), ("JWT_AUDIENCE", "app")]);
+        assert!(strict.decode(&token, TokenType::Access).is_err());
+    }
+}
