@@ -36,6 +36,7 @@ pub mod domain;
 pub mod error;
 pub mod fields;
 pub mod http;
+pub mod mail;
 pub mod password;
 pub mod store;
 pub mod telemetry;

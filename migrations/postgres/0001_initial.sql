@@ -54,6 +54,7 @@ CREATE TABLE mail_queue (
     subject         TEXT    NOT NULL,
     text_body       TEXT    NOT NULL,
     html_body       TEXT    NOT NULL,
+    link            TEXT,
     attempts        BIGINT  NOT NULL DEFAULT 0,
     next_attempt_at BIGINT  NOT NULL,
     locked_until    BIGINT  NOT NULL DEFAULT 0,

@@ -54,6 +54,7 @@ CREATE TABLE mail_queue (
     subject         TEXT    NOT NULL,
     text_body       TEXT    NOT NULL,
     html_body       TEXT    NOT NULL,
+    link            TEXT,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     locked_until    INTEGER NOT NULL DEFAULT 0,

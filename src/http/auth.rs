@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use super::account::send_verification;
 use super::body::{
     FORM, FormBody, JsonBody, OptionalJsonBody, is_json, media_type, parse_form, parse_json,
     read_bytes,
@@ -16,9 +17,10 @@ use super::extract::{ActiveUser, AuthSession};
 use super::response::{Envelope, Message, SessionView, TokenPair, UserView, no_store};
 use crate::domain::{DisplayName, EmailAddress};
 use crate::error::{Error, FieldError, Result};
+use crate::mail::already_registered_mail;
 use crate::password::NewPassword;
-use crate::store::{ClientInfo, NewUser, RefreshOutcome, User};
-use crate::token::{TokenType, random_id};
+use crate::store::{ClientInfo, CreateUserError, NewUser, RefreshOutcome, User};
+use crate::token::{TokenType, now_unix, random_id};
 
 // ---- shared steps -----------------------------------------------------------
 
@@ -217,27 +219,65 @@ pub async fn register(
         return Err(Error::internal(anyhow::anyhow!("validation left a gap")));
     };
 
+    let new_user = |hash| NewUser {
+        email: email.as_str(),
+        name: name.as_deref(),
+        password_hash: hash,
+        is_active: true,
+        is_verified: false,
+        is_superuser: false,
+        extra: &extra,
+        created_at: None,
+    };
+
+    if state.config.require_email_verification {
+        // Registration must reveal nothing: an existing address gets the same
+        // answer after the same hashing work, and its owner gets a mail.
+        let hash = state.passwords.hash(&password).await?;
+        let candidate = new_user(&hash);
+        let user = match state.store.create_user(&candidate).await {
+            Ok(user) => {
+                state
+                    .store
+                    .record_event(Some(user.id), "user_created", &client)
+                    .await?;
+                send_verification(&state, &user).await?;
+                user
+            }
+            Err(CreateUserError::EmailTaken) => {
+                if let Some(owner) = state.store.user_by_email(email.as_str()).await? {
+                    let mail = already_registered_mail(&state.config.app_url, &owner.user.email);
+                    state.store.enqueue_mail(&mail).await?;
+                    state.mailer.wake();
+                }
+                User {
+                    id: 0,
+                    email: email.as_str().to_string(),
+                    name: name.as_deref().map(str::to_string),
+                    is_active: true,
+                    is_verified: false,
+                    is_superuser: false,
+                    created_at: now_unix(),
+                    extra: extra.clone(),
+                }
+            }
+            Err(CreateUserError::Other(e)) => return Err(e),
+        };
+        return Ok(
+            Envelope::created(json!({ "user": UserView::without_id(&user) })).into_response(),
+        );
+    }
+
     if state.store.user_by_email(email.as_str()).await?.is_some() {
         return Err(Error::EmailAlreadyExists);
     }
     let hash = state.passwords.hash(&password).await?;
-    let user = state
-        .store
-        .create_user(&NewUser {
-            email: email.as_str(),
-            name: name.as_deref(),
-            password_hash: &hash,
-            is_active: true,
-            is_verified: false,
-            is_superuser: false,
-            extra: &extra,
-            created_at: None,
-        })
-        .await?;
+    let user = state.store.create_user(&new_user(&hash)).await?;
     state
         .store
         .record_event(Some(user.id), "user_created", &client)
         .await?;
+    send_verification(&state, &user).await?;
     let pair = open_session(&state, &user, &client).await?;
     Ok(no_store(
         Envelope::created(json!({

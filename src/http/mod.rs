@@ -4,11 +4,13 @@
 //! [`Config`], then merge [`Portcullis::router`] into an axum application and
 //! protect handlers with the extractors of [`extract`].
 
+pub mod account;
 pub mod auth;
 pub mod body;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod pages;
 pub mod response;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use axum::routing::{delete, get, post};
 use crate::config::Config;
 use crate::error::Error;
 use crate::fields::{UserField, UserFields};
+use crate::mail::Mailer;
 use crate::password::PasswordHasherPool;
 use crate::store::Store;
 use crate::token::TokenService;
@@ -46,6 +49,8 @@ pub struct Inner {
     pub passwords: PasswordHasherPool,
     /// The application's own user fields.
     pub fields: UserFields,
+    /// The mail queue's front.
+    pub mailer: Mailer,
 }
 
 impl std::ops::Deref for AppState {
@@ -123,6 +128,7 @@ impl PortcullisBuilder {
         }
         let passwords = PasswordHasherPool::new(&self.config.password)?;
         let tokens = TokenService::from_config(&self.config);
+        let mailer = Mailer::start(store.clone(), &self.config)?;
         Ok(Portcullis {
             state: AppState(Arc::new(Inner {
                 config: self.config,
@@ -130,6 +136,7 @@ impl PortcullisBuilder {
                 tokens,
                 passwords,
                 fields: self.fields,
+                mailer,
             })),
         })
     }
@@ -168,11 +175,25 @@ impl Portcullis {
             .route("/refresh", post(auth::refresh))
             .route("/me", get(auth::me).patch(auth::update_me))
             .route("/change-password", post(auth::change_password))
+            .route("/forgot-password", post(account::forgot_password))
+            .route("/reset-password", post(account::reset_password))
+            .route("/verify-email", post(account::verify_email))
+            .route("/verify-email/resend", post(account::resend_verification))
+            .route("/send-verification", post(account::resend_verification))
             .route("/logout", post(auth::logout))
             .route("/sessions", get(auth::list_sessions))
             .route("/sessions/{id}", delete(auth::delete_session));
         let router = Router::new()
             .nest(&self.state.config.route_prefix, auth_routes)
+            .route(
+                "/reset-password",
+                get(pages::reset_page).post(pages::reset_submit),
+            )
+            .route(
+                "/verify-email",
+                get(pages::verify_page).post(pages::verify_submit),
+            )
+            .route(pages::STYLESHEET_PATH, get(pages::stylesheet))
             .route("/healthz", get(ops::healthz))
             .route("/readyz", get(ops::readyz))
             .route("/metrics", get(ops::metrics))

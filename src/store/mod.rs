@@ -7,7 +7,11 @@
 //! transaction; on SQLite write transactions start with `BEGIN IMMEDIATE` so
 //! that concurrent writers queue instead of failing.
 
+mod mail_queue;
 mod models;
+mod one_time;
+
+pub use one_time::TokenPurpose;
 
 pub use models::{
     ClientInfo, ExtraFields, NewUser, RefreshOutcome, SessionInfo, SessionLookup, User, UserRecord,

@@ -1,0 +1,201 @@
+//! Outgoing mail: messages are written to a queue in the database and a
+//! background worker delivers them over SMTP (when `SMTP_HOST` is set) or to
+//! `.eml` files in the outbox directory. A request never waits on the mail
+//! server; a failed send is retried with backoff and never silently dropped.
+
+mod templates;
+mod transport;
+
+pub use templates::{
+    already_registered_mail, escape as escape_html, reset_mail, verification_mail,
+};
+pub use transport::{MailTransport, OutboxTransport, SmtpTransport, transport_for};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::token::now_unix;
+
+/// A message to send, as the queue keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text part.
+    pub text: String,
+    /// HTML part.
+    pub html: String,
+    /// The action link it carries (logged in outbox mode only).
+    pub link: Option<String>,
+}
+
+/// A queued message claimed for delivery.
+#[derive(Debug, Clone)]
+pub struct QueuedMail {
+    /// Queue row id.
+    pub id: i64,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// The message.
+    pub mail: OutgoingMail,
+}
+
+/// Builds the RFC 5322 message with a plain-text and an HTML part.
+pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<lettre::Message, String> {
+    let to: Mailbox = mail
+        .to
+        .parse()
+        .map_err(|e| format!("bad recipient address: {e}"))?;
+    lettre::Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(&mail.subject)
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .map_err(|e| format!("cannot build message: {e}"))
+}
+
+/// Attempts before a message is set aside (about a day of backoff).
+pub const MAX_ATTEMPTS: i64 = 12;
+/// How long a claimed message is reserved for one worker.
+const CLAIM_SECS: i64 = 60;
+
+/// Seconds to wait before attempt `attempts + 1`: 5 s doubling, at most an hour.
+pub fn backoff_secs(attempts: i64) -> i64 {
+    let exp = attempts.clamp(1, 20) as u32 - 1;
+    (5i64 << exp.min(10)).min(3600)
+}
+
+/// The mail queue's front: wakes the delivery worker after an enqueue.
+#[derive(Clone)]
+pub struct Mailer {
+    notify: Arc<Notify>,
+    outbox: bool,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("outbox", &self.outbox)
+            .finish()
+    }
+}
+
+impl Mailer {
+    /// Starts the delivery worker for `config` on the current runtime.
+    pub fn start(store: Store, config: &Config) -> anyhow::Result<Self> {
+        let transport = transport_for(config)?;
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("MAIL_FROM: {e}"))?;
+        let notify = Arc::new(Notify::new());
+        let outbox = config.smtp.is_none();
+        if outbox && config.production {
+            tracing::warn!(
+                dir = %config.mail_outbox_dir.display(),
+                "SMTP_HOST is not set: mail is written to the outbox directory, not delivered"
+            );
+        }
+        tokio::spawn(worker(store, transport, from, notify.clone()));
+        Ok(Self { notify, outbox })
+    }
+
+    /// Tells the worker that mail is waiting.
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+async fn worker(
+    store: Store,
+    transport: Arc<dyn MailTransport>,
+    from: Mailbox,
+    notify: Arc<Notify>,
+) {
+    loop {
+        match deliver_due(&store, transport.as_ref(), &from).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(e) => tracing::warn!(error = %e, "mail queue unavailable"),
+        }
+        tokio::select! {
+            () = notify.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// Claims and sends what is due; returns how many were attempted.
+async fn deliver_due(
+    store: &Store,
+    transport: &dyn MailTransport,
+    from: &Mailbox,
+) -> crate::error::Result<usize> {
+    let now = now_unix();
+    let batch = store.claim_due_mail(now, now + CLAIM_SECS, 10).await?;
+    for queued in &batch {
+        let outcome = match build_message(from, &queued.mail) {
+            Ok(message) => transport.send(&message, &queued.mail).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => {
+                metrics::counter!("portcullis_mail_total", "outcome" => "sent").increment(1);
+                store.mark_mail_sent(queued.id).await?;
+            }
+            Err(error) => {
+                metrics::counter!("portcullis_mail_total", "outcome" => "failed").increment(1);
+                let give_up = queued.attempts >= MAX_ATTEMPTS;
+                let next = if give_up {
+                    tracing::error!(mail_id = queued.id, attempts = queued.attempts, error = %error,
+                        "mail could not be delivered; kept in mail_queue for an operator");
+                    i64::MAX / 2
+                } else {
+                    tracing::warn!(mail_id = queued.id, attempts = queued.attempts, error = %error,
+                        "mail delivery failed; will retry");
+                    now_unix() + backoff_secs(queued.attempts)
+                };
+                store.mark_mail_failed(queued.id, &error, next).await?;
+            }
+        }
+    }
+    Ok(batch.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff_secs(1), 5);
+        assert_eq!(backoff_secs(2), 10);
+        assert_eq!(backoff_secs(5), 80);
+        assert_eq!(backoff_secs(12), 3600);
+    }
+
+    #[test]
+    fn messages_have_text_and_html_parts() {
+        let from: Mailbox = "Portcullis <no-reply@example.com>".parse().unwrap();
+        let mail = verification_mail("http://localhost:8000", "a@b.co", "tok123", 24);
+        let raw = String::from_utf8(build_message(&from, &mail).unwrap().formatted()).unwrap();
+        assert!(raw.contains("multipart/alternative"));
+        assert!(raw.contains("text/plain"));
+        assert!(raw.contains("text/html"));
+        assert!(raw.contains("Subject: "));
+        assert_eq!(
+            mail.link.as_deref(),
+            Some("http://localhost:8000/verify-email?token=tok123")
+        );
+    }
+}

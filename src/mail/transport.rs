@@ -1,0 +1,110 @@
+//! Where messages go: a real SMTP server, or `.eml` files in the outbox.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::OutgoingMail;
+use crate::config::{Config, SmtpTls};
+
+/// A boxed future, so transports can be used as trait objects.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Delivers one built message. Implement it to send mail another way.
+pub trait MailTransport: Send + Sync {
+    /// Sends `message` (built from `mail`); the error text is logged and kept
+    /// in the queue.
+    fn send<'a>(&'a self, message: &'a lettre::Message, mail: &'a OutgoingMail) -> SendFuture<'a>;
+}
+
+/// Real SMTP delivery through lettre.
+pub struct SmtpTransport(AsyncSmtpTransport<Tokio1Executor>);
+
+impl SmtpTransport {
+    /// A transport for the `SMTP_*` settings.
+    pub fn new(cfg: &crate::config::SmtpConfig) -> anyhow::Result<Self> {
+        let builder = match cfg.tls {
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
+            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host)?,
+        };
+        let mut builder = builder
+            .port(cfg.port)
+            .timeout(Some(Duration::from_secs(15)));
+        if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        Ok(Self(builder.build()))
+    }
+}
+
+impl MailTransport for SmtpTransport {
+    fn send<'a>(&'a self, message: &'a lettre::Message, mail: &'a OutgoingMail) -> SendFuture<'a> {
+        Box::pin(async move {
+            self.0
+                .send(message.clone())
+                .await
+                .map(|_| tracing::info!(to_domain = domain_of(&mail.to), "mail sent over SMTP"))
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Writes each message as an RFC 5322 `.eml` file (development default).
+pub struct OutboxTransport {
+    dir: PathBuf,
+}
+
+impl OutboxTransport {
+    /// An outbox in `dir` (created if missing).
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+}
+
+impl MailTransport for OutboxTransport {
+    fn send<'a>(&'a self, message: &'a lettre::Message, mail: &'a OutgoingMail) -> SendFuture<'a> {
+        Box::pin(async move {
+            tokio::fs::create_dir_all(&self.dir)
+                .await
+                .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+            let name = format!(
+                "{}-{}.eml",
+                time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
+                crate::token::random_id()
+            );
+            let path = self.dir.join(name);
+            let tmp = path.with_extension("eml.tmp");
+            tokio::fs::write(&tmp, message.formatted())
+                .await
+                .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            tokio::fs::rename(&tmp, &path)
+                .await
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            tracing::info!(
+                file = %path.display(),
+                link = mail.link.as_deref().unwrap_or(""),
+                subject = %mail.subject,
+                "mail written to the outbox"
+            );
+            Ok(())
+        })
+    }
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+/// The transport the configuration asks for.
+pub fn transport_for(config: &Config) -> anyhow::Result<Arc<dyn MailTransport>> {
+    Ok(match &config.smtp {
+        Some(smtp) => Arc::new(SmtpTransport::new(smtp)?),
+        None => Arc::new(OutboxTransport::new(config.mail_outbox_dir.clone())),
+    })
+}
