@@ -94,6 +94,13 @@ impl<'a> UserView<'a> {
     }
 }
 
+impl UserView<'_> {
+    /// The view as a JSON value.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
 impl Serialize for UserView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let u = self.user;
