@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod extract;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod response;
@@ -198,6 +199,9 @@ impl Portcullis {
             .route("/readyz", get(ops::readyz))
             .route("/metrics", get(ops::metrics))
             .route("/.well-known/jwks.json", get(ops::jwks))
+            .merge(openapi::swagger_ui(openapi::document(
+                &self.state.config.route_prefix,
+            )))
             .fallback(|| async { Error::NotFound })
             .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
