@@ -147,9 +147,12 @@ pub struct Config {
     pub data_dir: PathBuf,
 }
 
-/// Where configuration values come from: a lookup by exact variable name.
+/// A lookup of one variable by its exact name.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
+/// Where configuration values come from.
 struct Source<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
 
 impl Source<'_> {

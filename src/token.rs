@@ -115,14 +115,19 @@ impl TokenService {
     pub fn from_config(cfg: &Config) -> Self {
         let mut validation = Validation::new(cfg.algorithm);
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
         if let Some(iss) = &cfg.jwt_issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
         match &cfg.jwt_audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         let decoding = std::iter::once(&cfg.secret_key)
             .chain(cfg.secret_key_previous.iter())
             .map(|k| (key_id(k), DecodingKey::from_secret(k.as_bytes())))

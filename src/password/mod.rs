@@ -81,7 +81,9 @@ pub fn hash_password(password: &str, policy: HashPolicy) -> Result<String, HashE
             if password.len() > BCRYPT_MAX_BYTES {
                 return Err(HashError::TooLongForBcrypt);
             }
-            bcrypt::non_truncating_hash(password, policy.bcrypt_rounds)
+            // With at most 72 bytes every byte of the password is used; only
+            // bcrypt's trailing NUL may be cut, which loses nothing.
+            bcrypt::hash(password, policy.bcrypt_rounds)
                 .map_err(|e| HashError::Backend(e.to_string()))
         }
     }
@@ -93,11 +95,10 @@ pub fn verify_password(password: &str, hash: &str) -> Result<bool, HashError> {
     if is_bcrypt(hash) {
         // A password over 72 bytes can never have been hashed by us; it fails
         // to verify rather than matching on its first 72 bytes.
-        return match bcrypt::non_truncating_verify(password, hash) {
-            Ok(ok) => Ok(ok),
-            Err(bcrypt::BcryptError::Truncation(_)) => Ok(false),
-            Err(e) => Err(HashError::Backend(e.to_string())),
-        };
+        if password.len() > BCRYPT_MAX_BYTES {
+            return Ok(false);
+        }
+        return bcrypt::verify(password, hash).map_err(|e| HashError::Backend(e.to_string()));
     }
     if hash.starts_with("$argon2") {
         let parsed = PasswordHash::new(hash).map_err(|_| HashError::UnknownFormat)?;
