@@ -281,23 +281,22 @@ impl Config {
             }
         };
 
-        let (secret_key, secret_generated) = match src.get("SECRET_KEY") {
+        let explicit_secret = src.get("SECRET_KEY");
+        match &explicit_secret {
             Some(key) if key.chars().count() < MIN_SECRET_LEN => {
                 return Err(ConfigError::new(
                     "SECRET_KEY",
                     format!("must be at least {MIN_SECRET_LEN} characters"),
                 ));
             }
-            Some(key) => (key, false),
             None if production => {
                 return Err(ConfigError::new(
                     "SECRET_KEY",
                     "required when PORTCULLIS_ENV=production (generate one with `portcullis gen-secret`)",
                 ));
             }
-            None if persist_secret => (load_or_create_secret(&data_dir)?, true),
-            None => (generate_secret(), true),
-        };
+            _ => {}
+        }
         let secret_key_previous = src.list("SECRET_KEY_PREVIOUS");
         if secret_key_previous
             .iter()
@@ -424,26 +423,42 @@ impl Config {
         };
 
         let minutes = |n: u64| Duration::from_secs(n * 60);
+        let access_token_ttl = minutes(src.positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30)?);
+        let refresh_token_ttl =
+            Duration::from_secs(86_400 * src.positive("REFRESH_TOKEN_EXPIRE_DAYS", 7)?);
+        let refresh_reuse_grace = Duration::from_secs(src.parse(
+            "REFRESH_REUSE_GRACE_SECONDS",
+            10,
+            "a whole number of seconds",
+        )?);
+        let port = src.parse("PORT", 8000, "a port number")?;
+        let require_email_verification = src.flag("REQUIRE_EMAIL_VERIFICATION", false)?;
+        let reset_token_ttl = minutes(src.positive("RESET_TOKEN_EXPIRE_MINUTES", 60)?);
+        let verify_token_ttl =
+            Duration::from_secs(3600 * src.positive("VERIFY_TOKEN_EXPIRE_HOURS", 24)?);
+        let rate_limit_enabled = src.flag("RATE_LIMIT_ENABLED", true)?;
+        let refresh_cookie = src.flag("REFRESH_COOKIE", false)?;
+
+        // Only once everything else is valid: a generated secret is written to disk.
+        let (secret_key, secret_generated) = match explicit_secret {
+            Some(key) => (key, false),
+            None if persist_secret => (load_or_create_secret(&data_dir)?, true),
+            None => (generate_secret(), true),
+        };
         Ok(Config {
             production,
             secret_key,
             secret_generated,
             secret_key_previous,
             algorithm,
-            access_token_ttl: minutes(src.positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30)?),
-            refresh_token_ttl: Duration::from_secs(
-                86_400 * src.positive("REFRESH_TOKEN_EXPIRE_DAYS", 7)?,
-            ),
-            refresh_reuse_grace: Duration::from_secs(src.parse(
-                "REFRESH_REUSE_GRACE_SECONDS",
-                10,
-                "a whole number of seconds",
-            )?),
+            access_token_ttl,
+            refresh_token_ttl,
+            refresh_reuse_grace,
             jwt_issuer: src.get("JWT_ISSUER"),
             jwt_audience: src.get("JWT_AUDIENCE"),
             database_url,
             host: src.get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
-            port: src.parse("PORT", 8000, "a port number")?,
+            port,
             app_url: app_url.trim_end_matches('/').to_string(),
             password: PasswordConfig {
                 hasher,
@@ -452,7 +467,7 @@ impl Config {
                 queue_capacity,
                 workers,
             },
-            require_email_verification: src.flag("REQUIRE_EMAIL_VERIFICATION", false)?,
+            require_email_verification,
             smtp,
             mail_from: src
                 .get("MAIL_FROM")
@@ -461,12 +476,10 @@ impl Config {
                 .get("MAIL_OUTBOX_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("outbox")),
-            reset_token_ttl: minutes(src.positive("RESET_TOKEN_EXPIRE_MINUTES", 60)?),
-            verify_token_ttl: Duration::from_secs(
-                3600 * src.positive("VERIFY_TOKEN_EXPIRE_HOURS", 24)?,
-            ),
-            rate_limit_enabled: src.flag("RATE_LIMIT_ENABLED", true)?,
-            refresh_cookie: src.flag("REFRESH_COOKIE", false)?,
+            reset_token_ttl,
+            verify_token_ttl,
+            rate_limit_enabled,
+            refresh_cookie,
             cors_origins: src.list("CORS_ORIGINS"),
             route_prefix,
             log_format,

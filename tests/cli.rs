@@ -1,0 +1,206 @@
+//! The `portcullis` binary as an operator runs it: zero configuration, bad
+//! configuration, `.env`, SIGTERM, `gen-secret`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOG_FORMAT", "json")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Starts `serve` on a free port; returns the child and the bound address
+/// read from the ready line.
+fn start(dir: &Path, envs: &[(&str, &str)]) -> (Child, String) {
+    let mut child = command(dir)
+        .arg("serve")
+        .env("PORT", "0")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn portcullis");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if line.contains("listening on 127.0.0.1:") {
+                let addr = line
+                    .split("listening on ")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                return (child, addr);
+            }
+        }
+    }
+    let _ = child.kill();
+    panic!("portcullis did not log its ready line");
+}
+
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn register(addr: &str, email: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "POST",
+            &format!("http://{addr}/api/auth/register"),
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &format!(r#"{{"email":"{email}","password":"tangerine-otter-42"}}"#),
+        ])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).expect("register answered JSON")
+}
+
+fn me_status(addr: &str, token: &str) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://{addr}/api/auth/me"),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn zero_configuration_start_restart_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr) = start(dir.path(), &[]);
+    assert!(dir.path().join("data/portcullis.db").exists());
+    let key = dir.path().join("data/secret.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let secret = std::fs::read_to_string(&key).unwrap();
+    let body = register(&addr, "first@example.com");
+    assert_eq!(body["success"], true, "{body}");
+    let token = body["data"]["access_token"].as_str().unwrap().to_string();
+    assert_eq!(me_status(&addr, &token), "200");
+    assert_eq!(terminate(child).code(), Some(0));
+
+    // The generated secret and the data survive a restart.
+    let (child, addr) = start(dir.path(), &[]);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), secret);
+    assert_eq!(me_status(&addr, &token), "200");
+    assert_eq!(terminate(child).code(), Some(0));
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("PORT", "eighty"),
+        ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
+        ("ALGORITHM", "none"),
+        ("AUTH_PASSWORD_HASHER", "md5"),
+    ] {
+        let out = command(dir.path())
+            .arg("serve")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(var.trim_start_matches("AUTH_")), "{stderr}");
+    }
+    let out = command(dir.path())
+        .env("PORTCULLIS_ENV", "production")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("SECRET_KEY")
+    );
+    assert!(
+        !dir.path().join("data/secret.key").exists(),
+        "production must not generate a secret"
+    );
+}
+
+#[test]
+fn dotenv_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "AUTH_ACCESS_TOKEN_EXPIRE_MINUTES=5\nREFRESH_TOKEN_EXPIRE_DAYS=oops\n",
+    )
+    .unwrap();
+    // The bad value in .env is overridden by the environment.
+    let (child, addr) = start(dir.path(), &[("REFRESH_TOKEN_EXPIRE_DAYS", "3")]);
+    let body = register(&addr, "env@example.com");
+    assert_eq!(body["data"]["expires_in"], 300, "{body}");
+    assert_eq!(terminate(child).code(), Some(0));
+}
+
+#[test]
+fn gen_secret_prints_a_long_random_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = command(dir.path()).arg("gen-secret").output().unwrap();
+    let b = command(dir.path()).arg("gen-secret").output().unwrap();
+    let (a, b) = (
+        String::from_utf8(a.stdout).unwrap(),
+        String::from_utf8(b.stdout).unwrap(),
+    );
+    assert!(a.trim().len() >= 32);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn migrate_creates_the_database_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("data/portcullis.db").exists());
+}
