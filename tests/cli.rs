@@ -38,21 +38,15 @@ fn start(dir: &Path, envs: &[(&str, &str)]) -> (Child, String) {
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if line.contains("listening on 127.0.0.1:") {
-                let addr = line
-                    .split("listening on ")
-                    .nth(1)
-                    .unwrap()
-                    .split('"')
-                    .next()
-                    .unwrap()
-                    .to_string();
-                return (child, addr);
-            }
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200))
+            && let Some(rest) = line.split("listening on ").nth(1)
+        {
+            let addr = rest.split('"').next().unwrap_or_default().to_string();
+            return (child, addr);
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("portcullis did not log its ready line");
 }
 
