@@ -12,15 +12,15 @@ CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "bench: wrk is required (apt-get install wrk)" >&2; exit 1; }
 
 cargo build --release --quiet --bin portcullis --example hello
+target_dir=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-PORT=18001 target/release/examples/hello &
+PORT=18001 "$target_dir"/release/examples/hello &
 (cd "$work" && SECRET_KEY=$(printf 'b%.0s' {1..48}) PORT=18002 RATE_LIMIT_ENABLED=false \
-    LOG_FORMAT=json RUST_LOG=warn "$OLDPWD/target/release/portcullis" serve) &
+    LOG_FORMAT=json RUST_LOG=warn "$target_dir/release/portcullis" serve) &
 for port in 18001 18002; do
-    for _ in $(seq 1 100); do curl -fs "127.0.0.1:$port/" -o /dev/null -w '' 2>/dev/null && break
-        curl -s "127.0.0.1:$port/healthz" -o /dev/null && break; sleep 0.1; done
+    for _ in $(seq 1 100); do curl -s -o /dev/null "127.0.0.1:$port/" && break; sleep 0.1; done
 done
 
 curl -fs -X POST 127.0.0.1:18002/api/auth/register -H 'content-type: application/json' \

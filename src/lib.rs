@@ -30,6 +30,8 @@
 //! [`store`], [`http`] (routes, extractors, envelope), [`error`] and the
 //! command line in [`cli`].
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod domain;
