@@ -28,6 +28,13 @@ use sqlx::{AnyPool, Row};
 use crate::error::{Error, Result};
 use crate::token::now_unix;
 
+/// The user columns that [`UserRecord::from_row`] reads, for `concat!`.
+macro_rules! user_columns {
+    () => {
+        "id, email, name, password_hash, is_active, is_verified, is_superuser, extra, created_at"
+    };
+}
+
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -160,10 +167,12 @@ impl Store {
     /// e-mail exists in any letter case.
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<User, CreateUserError> {
         let now = now_unix();
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "INSERT INTO users (email, name, password_hash, is_active, is_verified, is_superuser, extra, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-             RETURNING id, email, name, password_hash, is_active, is_verified, is_superuser, extra, created_at",
+             RETURNING ",
+            user_columns!()
+        ),
         )
         .bind(new.email)
         .bind(new.name)
@@ -214,10 +223,11 @@ impl Store {
 
     /// The user with this e-mail (any letter case), with the password hash.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT id, email, name, password_hash, is_active, is_verified, is_superuser, extra, created_at \
-             FROM users WHERE lower(email) = lower($1)",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE lower(email) = lower($1)"
+        ))
         .bind(email)
         .fetch_optional(&self.pool)
         .await?;
@@ -228,10 +238,11 @@ impl Store {
 
     /// The user with this id, with the password hash.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT id, email, name, password_hash, is_active, is_verified, is_superuser, extra, created_at \
-             FROM users WHERE id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -275,13 +286,7 @@ impl Store {
         .bind(keep_session.unwrap_or(""))
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE one_time_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = 'reset' AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+        void_reset_tokens(&mut tx, user_id, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -311,10 +316,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let row = sqlx::query(
-            "SELECT id, email, name, password_hash, is_active, is_verified, is_superuser, extra, created_at \
-             FROM users WHERE id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
         .bind(user_id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -595,6 +601,22 @@ async fn insert_refresh_token(
     .bind(session_id)
     .bind(now)
     .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks every outstanding reset token of `user_id` used.
+async fn void_reset_tokens(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: i64,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE one_time_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = 'reset' AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Store, hash_secret, revoke_user_sessions};
+use super::{Store, hash_secret, revoke_user_sessions, void_reset_tokens};
 use crate::error::Result;
 use crate::mail::OutgoingMail;
 use crate::token::now_unix;
@@ -40,13 +40,7 @@ impl Store {
         let now = now_unix();
         let mut tx = self.begin_write().await?;
         if purpose == TokenPurpose::Reset {
-            sqlx::query(
-                "UPDATE one_time_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = 'reset' AND used_at IS NULL",
-            )
-            .bind(now)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+            void_reset_tokens(&mut tx, user_id, now).await?;
         }
         sqlx::query(
             "INSERT INTO one_time_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -135,13 +129,7 @@ impl Store {
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE one_time_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = 'reset' AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+        void_reset_tokens(&mut tx, user_id, now).await?;
         revoke_user_sessions(&mut tx, user_id, now).await?;
         tx.commit().await?;
         Ok(true)
