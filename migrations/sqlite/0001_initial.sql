@@ -2,6 +2,9 @@
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     email         TEXT    NOT NULL,
+    -- The e-mail lower-cased by Portcullis (full Unicode, the same on both
+    -- databases): the database keeps it unique.
+    email_key     TEXT    NOT NULL,
     name          TEXT,
     password_hash TEXT    NOT NULL,
     is_active     INTEGER NOT NULL DEFAULT 1,
@@ -11,8 +14,7 @@ CREATE TABLE users (
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );
--- The database itself keeps e-mails unique regardless of case.
-CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));
+CREATE UNIQUE INDEX users_email_key ON users (email_key);
 
 CREATE TABLE sessions (
     id           TEXT    PRIMARY KEY,

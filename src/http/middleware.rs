@@ -32,14 +32,12 @@ fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
 }
 
 pub(super) fn wrap(router: Router, config: &Config) -> Router {
-    let mut router = router
-        .layer(CatchPanicLayer::custom(
-            |_panic: Box<dyn std::any::Any + Send>| {
-                tracing::error!("a handler panicked");
-                Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
-            },
-        ))
-        .layer(middleware::from_fn(observe));
+    let mut router = router.layer(CatchPanicLayer::custom(
+        |_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a handler panicked");
+            Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        },
+    ));
     if !config.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = config
             .cors_origins
@@ -55,7 +53,9 @@ pub(super) fn wrap(router: Router, config: &Config) -> Router {
                 .expose_headers([REQUEST_ID.clone()]),
         );
     }
-    router
+    // Outermost, so that every answer (CORS preflights included) is
+    // measured and carries a request id.
+    router.layer(middleware::from_fn(observe))
 }
 
 /// Assigns the request id, logs and measures the request, and puts any

@@ -127,6 +127,9 @@ impl PortcullisBuilder {
         if self.migrate {
             store.migrate().await?;
         }
+        // Install the metrics recorder now, so that nothing before the first
+        // scrape goes uncounted.
+        ops::prometheus();
         let passwords = PasswordHasherPool::new(&self.config.password)?;
         let tokens = TokenService::from_config(&self.config);
         let mailer = Mailer::start(store.clone(), &self.config)?;

@@ -57,6 +57,7 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<lettre::Mess
         .from(from.clone())
         .to(to)
         .subject(&mail.subject)
+        .message_id(None)
         .multipart(MultiPart::alternative_plain_html(
             mail.text.clone(),
             mail.html.clone(),

@@ -74,9 +74,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a delivery.
+    /// Records a delivery and blanks the message: its body carries a raw
+    /// one-time token, which must not outlive the delivery in the database.
     pub async fn mark_mail_sent(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE mail_queue SET sent_at = $1, last_error = NULL WHERE id = $2")
+        sqlx::query(
+            "UPDATE mail_queue SET sent_at = $1, last_error = NULL, text_body = '', html_body = '', link = NULL \
+             WHERE id = $2",
+        )
             .bind(now_unix())
             .bind(id)
             .execute(&self.pool)

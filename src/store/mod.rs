@@ -51,6 +51,12 @@ pub struct Store {
     backend: Backend,
 }
 
+/// The form of an e-mail that uniqueness and look-ups use: trimmed and
+/// lower-cased with Rust's full Unicode rules (identical on both databases).
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 /// SHA-256 of a secret, hex: what is stored instead of tokens themselves.
 pub fn hash_secret(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
@@ -168,8 +174,8 @@ impl Store {
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<User, CreateUserError> {
         let now = now_unix();
         let row = sqlx::query(concat!(
-            "INSERT INTO users (email, name, password_hash, is_active, is_verified, is_superuser, extra, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+            "INSERT INTO users (email, email_key, name, password_hash, is_active, is_verified, is_superuser, extra, created_at, updated_at) \
+             VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $8, $8) \
              RETURNING ",
             user_columns!()
         ),
@@ -182,6 +188,7 @@ impl Store {
         .bind(new.is_superuser)
         .bind(serde_json::Value::Object(new.extra.clone()).to_string())
         .bind(new.created_at.unwrap_or(now))
+        .bind(email_key(new.email))
         .fetch_one(&self.pool)
         .await;
         match row {
@@ -197,8 +204,8 @@ impl Store {
         let now = now_unix();
         for new in users {
             let result = sqlx::query(
-                "INSERT INTO users (email, name, password_hash, is_active, is_verified, is_superuser, extra, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO users (email, email_key, name, password_hash, is_active, is_verified, is_superuser, extra, created_at, updated_at) \
+                 VALUES ($1, $10, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(new.email)
             .bind(new.name)
@@ -209,6 +216,7 @@ impl Store {
             .bind(serde_json::Value::Object(new.extra.clone()).to_string())
             .bind(new.created_at.unwrap_or(now))
             .bind(now)
+            .bind(email_key(new.email))
             .execute(&mut *tx)
             .await;
             match result {
@@ -226,9 +234,9 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT ",
             user_columns!(),
-            " FROM users WHERE lower(email) = lower($1)"
+            " FROM users WHERE email_key = $1"
         ))
-        .bind(email)
+        .bind(email_key(email))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| UserRecord::from_row(&r))
