@@ -125,6 +125,22 @@ fn zero_configuration_start_restart_and_sigterm() {
 }
 
 #[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    // bcrypt at cost 14 makes registration take about a second.
+    let (child, addr) = start(
+        dir.path(),
+        &[("PASSWORD_HASHER", "bcrypt"), ("BCRYPT_ROUNDS", "14")],
+    );
+    let in_flight = std::thread::spawn(move || register(&addr, "slow@example.com"));
+    std::thread::sleep(Duration::from_millis(300));
+    let status = terminate(child);
+    let body = in_flight.join().unwrap();
+    assert_eq!(body["success"], true, "{body}");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
 fn bad_configuration_exits_2_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     for (var, value) in [
