@@ -8,6 +8,7 @@
 //! override the programs' paths. A screenshot of the reset form is written
 //! to `/tmp/portcullis-reset.png`.
 
+mod common;
 mod mail_support;
 
 use std::path::{Path, PathBuf};
@@ -258,7 +259,7 @@ async fn browser_flows(backend: Backend) {
     let Some((driver, client)) = browser(profile.path()).await else {
         return;
     };
-    let db = TestDb::new(backend).await;
+    let db = TestDb::create(backend).await;
     let smtp = SmtpServer::start().await;
     let app = TestApp::start(&db, MailTo::Smtp(smtp.port), &[]).await;
 

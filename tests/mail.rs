@@ -3,9 +3,11 @@
 //! the links are read out of the delivered messages, and every flow runs on
 //! SQLite and on PostgreSQL.
 
+mod common;
 mod mail_support;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mail_support::{
@@ -22,7 +24,7 @@ const RESET_SUBJECT: &str = "Reset your password";
 struct Env {
     app: TestApp,
     smtp: SmtpServer,
-    db: TestDb,
+    db: Arc<TestDb>,
 }
 
 impl Env {
@@ -31,7 +33,7 @@ impl Env {
     }
 
     async fn with(backend: Backend, extra: &[(&str, &str)]) -> Self {
-        let db = TestDb::new(backend).await;
+        let db = TestDb::create(backend).await;
         let smtp = SmtpServer::start().await;
         let app = TestApp::start(&db, MailTo::Smtp(smtp.port), extra).await;
         Self { app, smtp, db }
@@ -672,7 +674,7 @@ async fn required_verification_blocks_login_and_hides_existing_accounts(backend:
 // ---- delivery ---------------------------------------------------------------------
 
 async fn outbox_mode_writes_rfc5322_files(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = TestDb::create(backend).await;
     let outbox = db.dir.path().join("outbox");
     let app = TestApp::start(&db, MailTo::Outbox(outbox.clone()), &[]).await;
     let email = "alice@example.com";
@@ -728,7 +730,7 @@ async fn outbox_mode_writes_rfc5322_files(backend: Backend) {
 }
 
 async fn mail_is_retried_until_the_smtp_server_is_up(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = TestDb::create(backend).await;
     let port = mail_support::free_port();
     let app = TestApp::start(&db, MailTo::Smtp(port), &[]).await;
     let email = "alice@example.com";

@@ -3,14 +3,16 @@
 //! HTTP to it and check the contract of SPEC §3 on every answer.
 //!
 //! Each integration test is written once with [`both_backends!`] and runs
-//! against both databases. PostgreSQL is found at
-//! `postgres://postgres@127.0.0.1:5432` (override with `PORTCULLIS_TEST_PG`,
-//! a base URL without database name); each test gets its own database
-//! `pc_<pid>_<n>`, dropped when the test ends, and databases left behind by
-//! earlier runs whose process is gone are dropped once per test process.
+//! against both databases; `db.rs` makes a test's database (PostgreSQL at
+//! `PORTCULLIS_TEST_PG`, see there). The mail tests (`tests/mail_support`)
+//! build on this harness too.
 
 // Every test binary uses a different part of the harness.
 #![allow(dead_code, unused_macros)]
+
+mod db;
+
+pub use db::{Backend, TestDb};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,9 +28,6 @@ use portcullis::{Config, Portcullis};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
-use tempfile::TempDir;
 
 /// The HMAC secret every test server signs with.
 pub const SECRET: &str = "portcullis-integration-test-secret-0123456789";
@@ -38,15 +37,6 @@ pub const PASSWORD: &str = "Tangerine-Otter-42";
 pub const OTHER_PASSWORD: &str = "Marmalade-Heron-77";
 /// Where the auth endpoints live by default.
 pub const PREFIX: &str = "/api/auth";
-
-/// Which database a test server uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// A fresh SQLite file in a temporary directory.
-    Sqlite,
-    /// A fresh database on the PostgreSQL test server.
-    Postgres,
-}
 
 /// Writes one test body and instantiates it for both backends as
 /// `<name>::sqlite` and `<name>::postgres`.
@@ -109,141 +99,11 @@ macro_rules! both_backends {
     };
 }
 
-// ---- databases ----------------------------------------------------------------
-
-/// The PostgreSQL server, as a base URL without database name.
-fn pg_base() -> String {
-    std::env::var("PORTCULLIS_TEST_PG")
-        .ok()
-        .map(|v| v.trim().trim_end_matches('/').to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_string())
-}
-
-fn pg_admin_url() -> String {
-    format!("{}/test", pg_base())
-}
-
-static PG_COUNTER: AtomicUsize = AtomicUsize::new(0);
-static PG_CLEANUP: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-
-async fn pg_admin() -> PgConnection {
-    let url = pg_admin_url();
-    PgConnection::connect(&url).await.unwrap_or_else(|e| {
-        panic!("cannot reach the PostgreSQL test server at {url} (set PORTCULLIS_TEST_PG): {e}")
-    })
-}
-
-async fn drop_pg_database(conn: &mut PgConnection, name: &str) {
-    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(conn).await {
-        eprintln!("could not drop test database {name}: {e}");
-    }
-}
-
-/// Drops `pc_<pid>_<n>` databases whose process is gone (earlier, killed runs).
-async fn drop_pg_leftovers() {
-    let mut conn = pg_admin().await;
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pc\\_%'")
-            .fetch_all(&mut conn)
-            .await
-            .expect("list databases");
-    for name in names {
-        let pid = name.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
-        let Some(pid) = pid else { continue };
-        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
-        if !alive {
-            drop_pg_database(&mut conn, &name).await;
-        }
-    }
-    let _ = conn.close().await;
-}
-
-/// A PostgreSQL database owned by one test; dropped with it.
-struct PgDatabase {
-    name: String,
-}
-
-impl PgDatabase {
-    async fn create() -> (Self, String) {
-        PG_CLEANUP.get_or_init(drop_pg_leftovers).await;
-        let name = format!(
-            "pc_{}_{}",
-            std::process::id(),
-            PG_COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let mut conn = pg_admin().await;
-        drop_pg_database(&mut conn, &name).await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        let _ = conn.close().await;
-        let url = format!("{}/{name}", pg_base());
-        (Self { name }, url)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime: do the async work on a thread
-        // with its own runtime.
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(mut conn) = PgConnection::connect(&pg_admin_url()).await {
-                    drop_pg_database(&mut conn, &name).await;
-                    let _ = conn.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// A test's database (and a scratch directory for files such as the outbox),
-/// shared by every server of the test.
-pub struct TestDb {
-    /// `DATABASE_URL` of this database.
-    pub url: String,
-    /// Which backend.
-    pub backend: Backend,
-    dir: TempDir,
-    _pg: Option<PgDatabase>,
-}
-
-impl TestDb {
-    /// A fresh, empty database on `backend`.
-    pub async fn create(backend: Backend) -> Arc<Self> {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let (url, pg) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}/t.db", dir.path().display()), None),
-            Backend::Postgres => {
-                let (db, url) = PgDatabase::create().await;
-                (url, Some(db))
-            }
-        };
-        Arc::new(Self {
-            url,
-            backend,
-            dir,
-            _pg: pg,
-        })
-    }
-}
-
 // ---- the server ------------------------------------------------------------------
 
 /// A running Portcullis server and a client for it.
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, also its `APP_URL`.
     pub base_url: String,
     /// HTTP client (no proxy, 30 s timeout).
     pub client: Client,
@@ -276,14 +136,21 @@ impl TestApp {
         Self::spawn_on(self.db.clone(), vars).await
     }
 
-    /// A server on `db`.
+    /// A server on `db`. Its `APP_URL` is its own base URL, so that mailed
+    /// links lead back to it.
     pub async fn spawn_on(db: Arc<TestDb>, vars: &[(&str, &str)]) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        let addr = listener.local_addr().expect("local address");
+        let base_url = format!("http://{addr}");
         let dir = db.dir.path();
         let mut config: BTreeMap<String, String> = BTreeMap::new();
         for (k, v) in [
             ("SECRET_KEY", SECRET.to_string()),
             ("RATE_LIMIT_ENABLED", "false".to_string()),
             ("DATABASE_URL", db.url.clone()),
+            ("APP_URL", base_url.clone()),
             ("LOG_FORMAT", "json".to_string()),
             ("DATA_DIR", dir.join("data").display().to_string()),
             ("MAIL_OUTBOX_DIR", dir.join("outbox").display().to_string()),
@@ -298,10 +165,6 @@ impl TestApp {
             .build()
             .await
             .expect("build Portcullis");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("local address");
         let router = portcullis.router();
         let server = tokio::spawn(async move {
             axum::serve(
@@ -317,7 +180,7 @@ impl TestApp {
             .build()
             .expect("HTTP client");
         TestApp {
-            base_url: format!("http://{addr}"),
+            base_url,
             client,
             portcullis,
             backend: db.backend,

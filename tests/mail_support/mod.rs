@@ -2,30 +2,27 @@
 //!
 //! - a real SMTP server (Python's aiosmtpd, `smtp_sink.py` next to this file)
 //!   that writes every message it receives, byte for byte, to a directory;
-//! - a Portcullis server built in-process from `Config::from_vars` and served
-//!   by axum on `127.0.0.1:0`, on SQLite (a temporary file) or PostgreSQL
-//!   (a fresh database per test on `127.0.0.1:5432`, user `postgres`; override
-//!   the server with `PORTCULLIS_TEST_PG=postgres://user@host:port`);
+//! - a Portcullis server from `tests/common` (built in-process from
+//!   `Config::from_vars` and served by axum on `127.0.0.1:0`, with its own
+//!   base URL as `APP_URL`) on a database from `tests/common` (SQLite or a
+//!   fresh PostgreSQL database per test), configured to send its mail here;
 //! - a small RFC 5322 / MIME reader for the delivered messages.
 //!
-//! It does not share anything with `tests/common`, so that the mail tests and
-//! the browser test stand on their own.
+//! A test binary using it declares both modules: `mod common; mod mail_support;`.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection};
 use tempfile::TempDir;
 
-/// The HMAC key of every test server.
-pub const SECRET: &str = "portcullis-mail-tests-0123456789-abcdefghijklmnopqrstuvwxyz";
+pub use crate::common::{Backend, TestDb};
+
 /// A password the policy accepts.
 pub const PASSWORD: &str = "Tall-Granite-Lantern-42";
 /// Another password the policy accepts.
@@ -34,15 +31,6 @@ pub const NEW_PASSWORD: &str = "Quiet-Copper-Harbour-77";
 pub const MAIL_FROM: &str = "Portcullis <no-reply@portcullis.test>";
 /// How long a message may take to arrive.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// A temporary SQLite file.
-    Sqlite,
-    /// A fresh PostgreSQL database.
-    Postgres,
-}
 
 /// A TCP port that was free a moment ago.
 pub fn free_port() -> u16 {
@@ -498,170 +486,6 @@ impl Mail {
     }
 }
 
-// ---- databases ----------------------------------------------------------------
-
-fn pg_base() -> String {
-    std::env::var("PORTCULLIS_TEST_PG")
-        .ok()
-        .map(|v| v.trim().trim_end_matches('/').to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_string())
-}
-
-fn pg_admin_url() -> String {
-    format!("{}/test", pg_base())
-}
-
-/// Prefix of the databases these tests create: `pcm_<pid>_<n>`.
-const PG_PREFIX: &str = "pcm";
-static PG_COUNTER: AtomicUsize = AtomicUsize::new(0);
-static PG_CLEANUP: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-
-async fn pg_admin() -> PgConnection {
-    let url = pg_admin_url();
-    PgConnection::connect(&url).await.unwrap_or_else(|e| {
-        panic!("cannot reach the PostgreSQL test server at {url} (set PORTCULLIS_TEST_PG): {e}")
-    })
-}
-
-async fn pg_drop(conn: &mut PgConnection, name: &str) {
-    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(conn).await {
-        eprintln!("could not drop test database {name}: {e}");
-    }
-}
-
-/// Drops the `pcm_<pid>_<n>` databases of processes that are gone.
-async fn pg_drop_leftovers() {
-    let mut conn = pg_admin().await;
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pcm\\_%'")
-            .fetch_all(&mut conn)
-            .await
-            .expect("list databases");
-    for name in names {
-        let Some(pid) = name.split('_').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            pg_drop(&mut conn, &name).await;
-        }
-    }
-    let _ = conn.close().await;
-}
-
-/// A test's database; a PostgreSQL one is dropped with it.
-pub struct TestDb {
-    /// `DATABASE_URL`.
-    pub url: String,
-    /// Which backend.
-    pub backend: Backend,
-    /// Scratch space (the SQLite file, outboxes, browser profiles).
-    pub dir: TempDir,
-    pg_name: Option<String>,
-}
-
-impl TestDb {
-    /// A new, empty database.
-    pub async fn new(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        match backend {
-            Backend::Sqlite => Self {
-                url: format!("sqlite://{}/t.db", dir.path().display()),
-                backend,
-                dir,
-                pg_name: None,
-            },
-            Backend::Postgres => {
-                PG_CLEANUP.get_or_init(pg_drop_leftovers).await;
-                let name = format!(
-                    "{PG_PREFIX}_{}_{}",
-                    std::process::id(),
-                    PG_COUNTER.fetch_add(1, Ordering::SeqCst)
-                );
-                let mut conn = pg_admin().await;
-                pg_drop(&mut conn, &name).await;
-                let create = format!("CREATE DATABASE \"{name}\"");
-                let mut attempt = 0;
-                loop {
-                    match sqlx::raw_sql(sqlx::AssertSqlSafe(create.clone()))
-                        .execute(&mut conn)
-                        .await
-                    {
-                        Ok(_) => break,
-                        // Concurrent CREATE DATABASE may find the template busy.
-                        Err(e) if attempt < 20 && e.to_string().contains("being accessed") => {
-                            attempt += 1;
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                        Err(e) => panic!("CREATE DATABASE {name}: {e}"),
-                    }
-                }
-                let _ = conn.close().await;
-                Self {
-                    url: format!("{}/{name}", pg_base()),
-                    backend,
-                    dir,
-                    pg_name: Some(name),
-                }
-            }
-        }
-    }
-
-    /// Runs `sql` (a query with one text column) on the database; the values.
-    pub async fn strings(&self, sql: &'static str) -> Vec<String> {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&self.url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.url));
-        let rows: Vec<Option<String>> = sqlx::query_scalar(sql)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let _ = conn.close().await;
-        rows.into_iter().flatten().collect()
-    }
-}
-
-impl TestDb {
-    /// Runs a statement on the database.
-    pub async fn execute(&self, sql: &'static str) {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&self.url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.url));
-        sqlx::query(sql)
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let _ = conn.close().await;
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime: use a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(mut conn) = PgConnection::connect(&pg_admin_url()).await {
-                    pg_drop(&mut conn, &name).await;
-                    let _ = conn.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 // ---- the server under test ---------------------------------------------------
 
 /// Where the server under test sends mail.
@@ -672,19 +496,14 @@ pub enum MailTo {
     Outbox(PathBuf),
 }
 
-/// A Portcullis server on `127.0.0.1`, serving until the test ends.
+/// A Portcullis server ([`crate::common::TestApp`]) on `127.0.0.1`, serving
+/// until the test ends, with requests that answer an [`Answer`].
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`, also its `APP_URL`.
     pub base: String,
     /// A plain HTTP client (no proxy, no cookies).
     pub http: reqwest::Client,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    app: crate::common::TestApp,
 }
 
 /// A JSON answer: status and body.
@@ -717,19 +536,8 @@ impl Answer {
 
 impl TestApp {
     /// Builds and serves Portcullis on `db` with `mail` and `extra` settings.
-    pub async fn start(db: &TestDb, mail: MailTo, extra: &[(&str, &str)]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut vars: Vec<(String, String)> = vec![
-            ("SECRET_KEY".into(), SECRET.into()),
-            ("RATE_LIMIT_ENABLED".into(), "false".into()),
-            ("DATABASE_URL".into(), db.url.clone()),
-            ("APP_URL".into(), base.clone()),
-            ("MAIL_FROM".into(), MAIL_FROM.into()),
-            ("LOG_FORMAT".into(), "json".into()),
-        ];
+    pub async fn start(db: &Arc<TestDb>, mail: MailTo, extra: &[(&str, &str)]) -> Self {
+        let mut vars: Vec<(String, String)> = vec![("MAIL_FROM".into(), MAIL_FROM.into())];
         match mail {
             MailTo::Smtp(port) => {
                 vars.push(("SMTP_HOST".into(), "127.0.0.1".into()));
@@ -740,95 +548,61 @@ impl TestApp {
                 vars.push(("MAIL_OUTBOX_DIR".into(), dir.display().to_string()));
             }
         }
-        for (k, v) in extra {
-            vars.push(((*k).into(), (*v).into()));
+        let vars: Vec<(&str, &str)> = vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra.iter().copied())
+            .collect();
+        let app = crate::common::TestApp::spawn_on(db.clone(), &vars).await;
+        Self {
+            base: app.base_url.clone(),
+            http: app.client.clone(),
+            app,
         }
-        let config = portcullis::Config::from_vars(vars).expect("test configuration");
-        let auth = portcullis::Portcullis::builder(config)
-            .build()
-            .await
-            .expect("Portcullis builds");
-        let app = auth.router();
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("server");
-        });
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("HTTP client");
-        Self { base, http, server }
     }
 
     /// `{base}{API prefix}{path}`.
     pub fn api(&self, path: &str) -> String {
-        format!("{}/api/auth{path}", self.base)
+        self.app.auth_url(path)
     }
 
-    async fn answer(response: reqwest::Response) -> Answer {
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("response body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    /// Sends a request and reads the whole answer, checking nothing.
+    async fn answer(&self, request: reqwest::RequestBuilder) -> Answer {
+        let reply = self.app.send_unchecked(request).await;
         Answer {
-            status,
-            headers,
-            body,
-            text,
+            status: reply.status.as_u16(),
+            text: reply.text(),
+            headers: reply.headers,
+            body: reply.body,
         }
     }
 
     /// `POST {api}{path}` with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> Answer {
-        let response = self
-            .http
-            .post(self.api(path))
-            .json(&body)
-            .send()
+        self.answer(self.http.post(self.api(path)).json(&body))
             .await
-            .expect("request");
-        Self::answer(response).await
     }
 
     /// `POST {api}{path}` with a JSON body and a bearer token.
     pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> Answer {
-        let response = self
-            .http
-            .post(self.api(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        Self::answer(response).await
+        self.answer(
+            self.http
+                .post(self.api(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
     }
 
     /// `GET {base}{path}` (a page or any root path).
     pub async fn get_root(&self, path: &str) -> Answer {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request");
-        Self::answer(response).await
+        self.answer(self.http.get(self.app.url(path))).await
     }
 
     /// `GET {api}/me` with `token`.
     pub async fn me(&self, token: &str) -> Answer {
-        let response = self
-            .http
-            .get(self.api("/me"))
-            .bearer_auth(token)
-            .send()
+        self.answer(self.http.get(self.api("/me")).bearer_auth(token))
             .await
-            .expect("request");
-        Self::answer(response).await
     }
 
     /// Registers `email` with [`PASSWORD`]; asserts 201.
@@ -845,14 +619,9 @@ impl TestApp {
 
     /// `POST /login` (the OAuth2 form).
     pub async fn login(&self, email: &str, password: &str) -> Answer {
-        let response = self
-            .http
-            .post(self.api("/login"))
-            .form(&[("username", email), ("password", password)])
-            .send()
+        let form = [("username", email), ("password", password)];
+        self.answer(self.http.post(self.api("/login")).form(&form))
             .await
-            .expect("request");
-        Self::answer(response).await
     }
 
     /// Logs in and returns the access token; asserts 200.
