@@ -683,7 +683,11 @@ both_backends!(operations_endpoints, |app| async move {
     let jwks = app.get_root("/.well-known/jwks.json").await;
     assert_eq!(jwks.status, StatusCode::OK);
     assert!(jwks.is_json());
-    assert_eq!(jwks.body, json!({"keys": []}));
+    // The envelope, and at the same time a JWK Set for JWKS clients.
+    assert_eq!(
+        jwks.body,
+        json!({"success": true, "data": {"keys": []}, "keys": []})
+    );
     // Not under the prefix.
     app.get("/.well-known/jwks.json")
         .await

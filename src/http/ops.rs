@@ -52,10 +52,15 @@ pub async fn metrics() -> Response {
     response
 }
 
-/// `GET /.well-known/jwks.json`: the public keys as a standard JWK Set (not
-/// enveloped, so JWKS clients can read it); empty for the HMAC algorithms.
+/// `GET /.well-known/jwks.json`: the public keys (empty for the HMAC
+/// algorithms). The body is the SPEC's envelope and, at the same time, a
+/// valid RFC 7517 JWK Set: `keys` is repeated at the top level, where JWKS
+/// clients (PyJWT's `PyJWKClient`, jose) look, and RFC 7517 §5 lets them
+/// ignore the other members.
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let mut response = Json(state.tokens.jwks()).into_response();
+    let set = state.tokens.jwks();
+    let body = json!({ "success": true, "data": set, "keys": set["keys"] });
+    let mut response = Json(body).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
