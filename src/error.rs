@@ -232,14 +232,41 @@ impl IntoResponse for Error {
     }
 }
 
+/// Whether a database error means "the database is unreachable or
+/// overloaded" (answered 503) rather than a bug (answered 500).
+fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08…), operator intervention
+            // such as a shutdown or a dropped database (57P…), insufficient
+            // resources (53…), a database that is gone (3D000) or refuses our
+            // credentials (28…). SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6)
+            // after the busy timeout.
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || code.starts_with("53")
+                || code.starts_with("28")
+                || code == "3D000"
+                || code == "5"
+                || code == "6"
+        }),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %err, "database unavailable");
-                Error::Unavailable
-            }
-            other => Error::Internal(other.into()),
+        if database_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            Error::Unavailable
+        } else {
+            Error::Internal(err.into())
         }
     }
 }
