@@ -64,8 +64,9 @@ pub enum SmtpTls {
     Tls,
 }
 
-/// Real SMTP delivery, used when `SMTP_HOST` is set.
-#[derive(Debug, Clone)]
+/// Real SMTP delivery, used when `SMTP_HOST` is set. Its `Debug` output
+/// hides the password.
+#[derive(Clone)]
 pub struct SmtpConfig {
     /// Server host name.
     pub host: String,
@@ -88,8 +89,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything Portcullis can be configured with.
-#[derive(Debug, Clone)]
+/// Everything Portcullis can be configured with. Its `Debug` output hides
+/// the secrets, so it can be logged.
+#[derive(Clone)]
 pub struct Config {
     /// `PORTCULLIS_ENV=production`: refuse generated secrets.
     pub production: bool,
@@ -149,6 +151,73 @@ pub struct Config {
 
 /// A lookup of one variable by its exact name.
 type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("production", &self.production)
+            .field("secret_key", &REDACTED)
+            .field("secret_generated", &self.secret_generated)
+            .field("secret_key_previous", &self.secret_key_previous.len())
+            .field("algorithm", &self.algorithm)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("app_url", &self.app_url)
+            .field("password", &self.password)
+            .field(
+                "require_email_verification",
+                &self.require_email_verification,
+            )
+            .field("smtp", &self.smtp)
+            .field("mail_from", &self.mail_from)
+            .field("mail_outbox_dir", &self.mail_outbox_dir)
+            .field("reset_token_ttl", &self.reset_token_ttl)
+            .field("verify_token_ttl", &self.verify_token_ttl)
+            .field("rate_limit_enabled", &self.rate_limit_enabled)
+            .field("refresh_cookie", &self.refresh_cookie)
+            .field("cors_origins", &self.cors_origins)
+            .field("route_prefix", &self.route_prefix)
+            .field("log_format", &self.log_format)
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/…` with the password replaced.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let slash = if rest.contains('/') { "/" } else { "" };
+            format!("{scheme}://{user}:{REDACTED}@{host}{slash}{path}")
+        }
+        _ => url.to_string(),
+    }
+}
 
 /// Where configuration values come from.
 struct Source<'a> {
@@ -576,6 +645,24 @@ mod tests {
         assert_eq!(err.variable, "SECRET_KEY");
         let err = Config::from_vars([("ALGORITHM", "none")]).unwrap_err();
         assert_eq!(err.variable, "ALGORITHM");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let cfg = Config::from_vars([
+            ("SECRET_KEY", "s".repeat(40).as_str()),
+            ("SECRET_KEY_PREVIOUS", "p".repeat(40).as_str()),
+            ("DATABASE_URL", "postgres://app:hunter2@db.example/auth"),
+            ("SMTP_HOST", "smtp.example"),
+            ("SMTP_USERNAME", "mailer"),
+            ("SMTP_PASSWORD", "mail-secret"),
+        ])
+        .unwrap();
+        let shown = format!("{cfg:?}");
+        for secret in ["ssss", "pppp", "hunter2", "mail-secret"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(shown.contains("postgres://app:<redacted>@db.example/auth"));
     }
 
     #[test]
