@@ -8,131 +8,18 @@
 //! override the programs' paths. A screenshot of the reset form is written
 //! to `/tmp/portcullis-reset.png`.
 
+mod browser_support;
 mod common;
 mod mail_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use browser_support::{browser, run_then_close, write_screenshot};
+use fantoccini::{Client, Locator};
 use mail_support::{Backend, MailTo, NEW_PASSWORD, PASSWORD, SmtpServer, TestApp, TestDb};
 use serde_json::json;
 
 const SCREENSHOT: &str = "/tmp/portcullis-reset.png";
-
-/// `name` as given by `env_var`, at one of `candidates`, or on the `PATH`.
-fn find_program(env_var: &str, candidates: &[&str]) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(env_var).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return path.is_file().then_some(path);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for candidate in candidates {
-        if candidate.contains('/') {
-            if Path::new(candidate).is_file() {
-                return Some(PathBuf::from(candidate));
-            }
-            continue;
-        }
-        for dir in std::env::split_paths(&path) {
-            let full = dir.join(candidate);
-            if full.is_file() {
-                return Some(full);
-            }
-        }
-    }
-    None
-}
-
-/// A chromedriver process for one test; killed when dropped.
-struct Chromedriver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Chromedriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A headless Chromium driven over WebDriver, or `None` when the browser is
-/// missing and `PORTCULLIS_SKIP_BROWSER=1` says that is fine.
-async fn browser(profile: &Path) -> Option<(Chromedriver, Client)> {
-    let chromium = find_program(
-        "CHROME_BIN",
-        &[
-            "/usr/bin/chromium",
-            "chromium",
-            "chromium-browser",
-            "google-chrome",
-        ],
-    );
-    let driver = find_program("CHROMEDRIVER", &["chromedriver", "/usr/bin/chromedriver"]);
-    let missing = [
-        ("chromium", chromium.is_none()),
-        ("chromedriver", driver.is_none()),
-    ]
-    .iter()
-    .filter(|(_, gone)| *gone)
-    .map(|(name, _)| *name)
-    .collect::<Vec<_>>()
-    .join(" and ");
-    let (Some(chromium), Some(driver)) = (chromium, driver) else {
-        if std::env::var("PORTCULLIS_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!("{missing} not found: browser test skipped (PORTCULLIS_SKIP_BROWSER=1)");
-            return None;
-        }
-        panic!(
-            "{missing} not found: the browser test needs chromium and chromedriver \
-             (Debian: `apt-get install -y chromium chromium-driver`; or set CHROME_BIN and \
-             CHROMEDRIVER); set PORTCULLIS_SKIP_BROWSER=1 to skip it"
-        );
-    };
-
-    let port = mail_support::free_port();
-    let child = Command::new(&driver)
-        .arg(format!("--port={port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
-    let driver = Chromedriver { child, port };
-    assert!(
-        mail_support::wait_for_port(port, Duration::from_secs(20)).await,
-        "chromedriver does not listen on port {port}"
-    );
-
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--window-size=1000,800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    let client = ClientBuilder::native()
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .unwrap_or_else(|e| panic!("cannot open a Chromium session through chromedriver: {e}"));
-    Some((driver, client))
-}
 
 /// Waits until the page's `h1` reads `title`; the page's text.
 async fn wait_for_heading(client: &Client, title: &str) -> String {
@@ -175,9 +62,7 @@ async fn reset_flow(client: Client, app: &TestApp, smtp: &SmtpServer, screenshot
     assert_eq!(client.title().await.unwrap(), "Choose a new password");
     if screenshot {
         let png = client.screenshot().await.expect("screenshot");
-        let tmp = format!("{SCREENSHOT}.{}.tmp", std::process::id());
-        std::fs::write(&tmp, &png).expect("write the screenshot");
-        std::fs::rename(&tmp, SCREENSHOT).expect("write the screenshot");
+        write_screenshot(SCREENSHOT, &png);
     }
 
     // Two different passwords: the form comes back with an error.
@@ -265,46 +150,11 @@ async fn browser_flows(backend: Backend) {
 
     // Run the flows, then always end the browser session, even after a
     // failed assertion, so that no Chromium is left behind.
-    let outcome = async {
-        let flows = async {
-            reset_flow(client.clone(), &app, &smtp, backend == Backend::Sqlite).await;
-            verify_flow(client.clone(), &app, &smtp).await;
-        };
-        std::panic::AssertUnwindSafe(flows).catch_unwind().await
-    }
+    run_then_close(driver, client.clone(), async {
+        reset_flow(client.clone(), &app, &smtp, backend == Backend::Sqlite).await;
+        verify_flow(client.clone(), &app, &smtp).await;
+    })
     .await;
-    let _ = client.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-/// `catch_unwind` for futures, without a futures dependency.
-trait CatchUnwind: std::future::Future + Sized {
-    fn catch_unwind(self) -> CatchUnwindFuture<Self> {
-        CatchUnwindFuture(Box::pin(self))
-    }
-}
-
-impl<F: std::future::Future> CatchUnwind for std::panic::AssertUnwindSafe<F> {}
-
-struct CatchUnwindFuture<F>(std::pin::Pin<Box<F>>);
-
-impl<F: std::future::Future> std::future::Future for CatchUnwindFuture<F> {
-    type Output = std::thread::Result<F::Output>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let inner = self.0.as_mut();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
-            Err(panic) => std::task::Poll::Ready(Err(panic)),
-        }
-    }
 }
 
 #[tokio::test]

@@ -673,6 +673,31 @@ pub fn expect_token_pair(data: &Value) {
     assert_eq!(refresh.split('.').count(), 3, "refresh token is not a JWS");
 }
 
+// ---- ports ---------------------------------------------------------------------
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("cannot find a free port")
+}
+
+/// Waits until something accepts connections on `127.0.0.1:port`.
+pub async fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 // ---- tokens ----------------------------------------------------------------------
 
 /// Base64url without padding.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-pub use crate::common::{Backend, TestDb};
+pub use crate::common::{Backend, TestDb, free_port, wait_for_port};
 
 /// A password the policy accepts.
 pub const PASSWORD: &str = "Tall-Granite-Lantern-42";
@@ -31,29 +31,6 @@ pub const NEW_PASSWORD: &str = "Quiet-Copper-Harbour-77";
 pub const MAIL_FROM: &str = "Portcullis <no-reply@portcullis.test>";
 /// How long a message may take to arrive.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A TCP port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("cannot find a free port")
-}
-
-/// Waits until something accepts connections on `127.0.0.1:port`.
-pub async fn wait_for_port(port: u16, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
 
 // ---- SMTP server -----------------------------------------------------------
 

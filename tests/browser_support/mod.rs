@@ -1,0 +1,192 @@
+//! Harness for the browser tests: a headless Chromium driven over WebDriver
+//! (fantoccini and chromedriver), one per test.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
+//! chromium-driver`); without them a test fails, unless
+//! `PORTCULLIS_SKIP_BROWSER=1` is set. `CHROME_BIN` and `CHROMEDRIVER`
+//! override the programs' paths.
+//!
+//! A test binary using it declares `mod common; mod browser_support;`.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::json;
+
+use crate::common;
+
+/// `name` as given by `env_var`, at one of `candidates`, or on the `PATH`.
+pub fn find_program(env_var: &str, candidates: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env_var).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for candidate in candidates {
+        if candidate.contains('/') {
+            if Path::new(candidate).is_file() {
+                return Some(PathBuf::from(candidate));
+            }
+            continue;
+        }
+        for dir in std::env::split_paths(&path) {
+            let full = dir.join(candidate);
+            if full.is_file() {
+                return Some(full);
+            }
+        }
+    }
+    None
+}
+
+/// A chromedriver process for one test; killed when dropped.
+pub struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium driven over WebDriver, or `None` when the browser is
+/// missing and `PORTCULLIS_SKIP_BROWSER=1` says that is fine.
+pub async fn browser(profile: &Path) -> Option<(Chromedriver, Client)> {
+    browser_sized(profile, (1000, 800)).await
+}
+
+/// [`browser`] with a window of `width` × `height` pixels.
+pub async fn browser_sized(
+    profile: &Path,
+    (width, height): (u32, u32),
+) -> Option<(Chromedriver, Client)> {
+    let chromium = find_program(
+        "CHROME_BIN",
+        &[
+            "/usr/bin/chromium",
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+        ],
+    );
+    let driver = find_program("CHROMEDRIVER", &["chromedriver", "/usr/bin/chromedriver"]);
+    let missing = [
+        ("chromium", chromium.is_none()),
+        ("chromedriver", driver.is_none()),
+    ]
+    .iter()
+    .filter(|(_, gone)| *gone)
+    .map(|(name, _)| *name)
+    .collect::<Vec<_>>()
+    .join(" and ");
+    let (Some(chromium), Some(driver)) = (chromium, driver) else {
+        if std::env::var("PORTCULLIS_SKIP_BROWSER").as_deref() == Ok("1") {
+            eprintln!("{missing} not found: browser test skipped (PORTCULLIS_SKIP_BROWSER=1)");
+            return None;
+        }
+        panic!(
+            "{missing} not found: the browser test needs chromium and chromedriver \
+             (Debian: `apt-get install -y chromium chromium-driver`; or set CHROME_BIN and \
+             CHROMEDRIVER); set PORTCULLIS_SKIP_BROWSER=1 to skip it"
+        );
+    };
+
+    let port = common::free_port();
+    let child = Command::new(&driver)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
+    let driver = Chromedriver { child, port };
+    assert!(
+        common::wait_for_port(port, Duration::from_secs(20)).await,
+        "chromedriver does not listen on port {port}"
+    );
+
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                format!("--window-size={width},{height}"),
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let client = ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .unwrap_or_else(|e| panic!("cannot open a Chromium session through chromedriver: {e}"));
+    Some((driver, client))
+}
+
+/// Runs `flows` with `client`, then always ends the browser session, even
+/// after a failed assertion, so that no Chromium is left behind; a panic in
+/// `flows` is raised again afterwards.
+pub async fn run_then_close<F: Future>(
+    driver: Chromedriver,
+    client: Client,
+    flows: F,
+) -> F::Output {
+    let outcome = std::panic::AssertUnwindSafe(flows).catch_unwind().await;
+    let _ = client.close().await;
+    drop(driver);
+    match outcome {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Writes `png` to `path` atomically (a temporary file, then a rename).
+pub fn write_screenshot(path: &str, png: &[u8]) {
+    let tmp = format!("{path}.{}.tmp", std::process::id());
+    std::fs::write(&tmp, png).expect("write the screenshot");
+    std::fs::rename(&tmp, path).expect("write the screenshot");
+}
+
+/// `catch_unwind` for futures, without a futures dependency.
+pub trait CatchUnwind: Future + Sized {
+    fn catch_unwind(self) -> CatchUnwindFuture<Self> {
+        CatchUnwindFuture(Box::pin(self))
+    }
+}
+
+impl<F: Future> CatchUnwind for std::panic::AssertUnwindSafe<F> {}
+
+pub struct CatchUnwindFuture<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwindFuture<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! The API documentation: `/openapi.json` checked over plain HTTP against the
+//! routes the server really serves, and Swagger UI at `/docs` used in a real
+//! headless Chromium (chromedriver and WebDriver, see `tests/browser_support`):
+//! its Authorize button logs in through the OAuth2 password flow at
+//! `<AUTH_ROUTE_PREFIX>/login`, and "Execute" on `GET /me` then sends the
+//! bearer token it got.
+//!
+//! Needs `chromium` and `chromedriver`; without them the browser test fails,
+//! unless `PORTCULLIS_SKIP_BROWSER=1` is set. A screenshot of the executed
+//! `GET /me` is written to `/tmp/portcullis-docs.png`.
+
+mod browser_support;
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use browser_support::{browser_sized, run_then_close, write_screenshot};
+use common::{Backend, PASSWORD, PREFIX, TestApp};
+use fantoccini::elements::Element;
+use fantoccini::{Client, Locator};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+const SCREENSHOT: &str = "/tmp/portcullis-docs.png";
+
+/// How long the page may take to show something.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Every route the router serves under the prefix: method and path.
+const AUTH_ROUTES: &[(&str, &str)] = &[
+    ("post", "/register"),
+    ("post", "/login"),
+    ("post", "/login/json"),
+    ("post", "/token"),
+    ("post", "/refresh"),
+    ("get", "/me"),
+    ("patch", "/me"),
+    ("post", "/change-password"),
+    ("post", "/forgot-password"),
+    ("post", "/reset-password"),
+    ("post", "/verify-email"),
+    ("post", "/verify-email/resend"),
+    ("post", "/send-verification"),
+    ("post", "/logout"),
+    ("get", "/sessions"),
+    ("delete", "/sessions/{id}"),
+];
+
+const HTTP_METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+// ---- /openapi.json over HTTP ------------------------------------------------------
+
+/// `GET /openapi.json`, checked to be a JSON OpenAPI 3.1.0 document.
+async fn openapi(app: &TestApp) -> Value {
+    let reply = app.get_root("/openapi.json").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(
+        reply.is_json(),
+        "content type {:?}",
+        reply.header("content-type")
+    );
+    let doc = reply.body.clone();
+    assert!(doc.is_object(), "not a JSON object: {}", reply.text());
+    assert_eq!(doc["openapi"], "3.1.0", "openapi version");
+    doc
+}
+
+/// `(method, path)` of every operation of the document.
+fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+    let paths = doc["paths"].as_object().expect("paths is an object");
+    let mut ops = Vec::new();
+    for (path, item) in paths {
+        let item = item
+            .as_object()
+            .unwrap_or_else(|| panic!("{path}: not an object"));
+        for (method, op) in item {
+            if HTTP_METHODS.contains(&method.as_str()) {
+                ops.push((method.clone(), path.clone(), op));
+            }
+        }
+    }
+    ops
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_json_describes_every_served_route() {
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let doc = openapi(&app).await;
+
+    // Every operation answers something, and every answer is described.
+    let ops = operations(&doc);
+    assert!(ops.len() >= AUTH_ROUTES.len(), "{} operations", ops.len());
+    for (method, path, op) in &ops {
+        let responses = op["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}: no responses object"));
+        assert!(!responses.is_empty(), "{method} {path}: no responses");
+        for (status, response) in responses {
+            let description = response["description"].as_str();
+            assert!(
+                description.is_some_and(|d| !d.trim().is_empty()),
+                "{method} {path} {status}: no description: {response}"
+            );
+        }
+    }
+
+    // The document lists exactly the routes served under the prefix.
+    let listed: BTreeSet<(String, String)> = ops
+        .iter()
+        .filter(|(_, path, _)| path.starts_with(&format!("{PREFIX}/")))
+        .map(|(method, path, _)| (method.clone(), path[PREFIX.len()..].to_string()))
+        .collect();
+    let served: BTreeSet<(String, String)> = AUTH_ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    let missing: Vec<_> = served.difference(&listed).collect();
+    let extra: Vec<_> = listed.difference(&served).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "/openapi.json misses {missing:?} and lists {extra:?}, which the router does not serve"
+    );
+
+    // The list above is what the router serves: each of these answers
+    // something other than the router's 404 or 405 (without credentials or
+    // body, so mostly 401, 415 or 422) ...
+    for (method, path) in AUTH_ROUTES {
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+        let reply = app.send(app.request(method.clone(), &concrete)).await;
+        assert!(
+            reply.status != StatusCode::NOT_FOUND && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {PREFIX}{concrete} is not served: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+    // ... while the router does answer 404 and 405 for what it does not serve.
+    let nothing = app.send(app.request(Method::POST, "/nothing-here")).await;
+    nothing.expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    let wrong_method = app.send(app.request(Method::PUT, "/me")).await;
+    assert_eq!(
+        wrong_method.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "{}",
+        wrong_method.text()
+    );
+
+    // Swagger UI's Authorize logs in at the form login, whose answer has
+    // `access_token` and `token_type` at the top level.
+    let schemes = &doc["components"]["securitySchemes"];
+    let password_flow = &schemes["OAuth2PasswordBearer"]["flows"]["password"];
+    assert_eq!(schemes["OAuth2PasswordBearer"]["type"], "oauth2");
+    assert_eq!(password_flow["tokenUrl"], format!("{PREFIX}/login"));
+    assert_eq!(
+        doc["paths"][format!("{PREFIX}/me")]["get"]["security"][0],
+        serde_json::json!({ "OAuth2PasswordBearer": [] })
+    );
+    let user = app.register("dora@example.com", PASSWORD).await;
+    let login = app.login_form(&user.email, PASSWORD).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+    assert_eq!(login.body["success"], true, "{}", login.text());
+    assert_eq!(login.body["token_type"], "bearer", "{}", login.text());
+    assert!(login.body["access_token"].is_string(), "{}", login.text());
+    assert_eq!(
+        login.body["access_token"],
+        login.body["data"]["access_token"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_json_follows_the_route_prefix() {
+    let prefix = "/v2/identity";
+    let app = TestApp::spawn(Backend::Sqlite, &[("AUTH_ROUTE_PREFIX", prefix)]).await;
+    let doc = openapi(&app).await;
+    assert_eq!(
+        doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"],
+        format!("{prefix}/login")
+    );
+    for (method, path) in AUTH_ROUTES {
+        assert!(
+            doc["paths"][format!("{prefix}{path}")][*method].is_object(),
+            "{method} {prefix}{path} is not in /openapi.json"
+        );
+    }
+    let stale: Vec<&String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|p| p.starts_with(&format!("{PREFIX}/")))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "paths under the default prefix: {stale:?}"
+    );
+    // And the token URL is where the login really is.
+    let user = app.register_raw("erin@example.com", PASSWORD).await;
+    assert_eq!(
+        user.status,
+        StatusCode::NOT_FOUND,
+        "the default prefix still answers"
+    );
+    let registered = app
+        .send(
+            app.client
+                .post(app.url(&format!("{prefix}/register")))
+                .json(&serde_json::json!({"email": "erin@example.com", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text()
+    );
+    let login = app
+        .send(
+            app.client
+                .post(app.url(&format!("{prefix}/login")))
+                .form(&[("username", "erin@example.com"), ("password", PASSWORD)]),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+    assert!(login.body["access_token"].is_string(), "{}", login.text());
+}
+
+// ---- Swagger UI in a browser -----------------------------------------------------
+
+/// The page's HTML, for failure messages.
+async fn page_source(client: &Client) -> String {
+    client.source().await.unwrap_or_default()
+}
+
+/// Waits for the first element at `locator`.
+async fn wait_element(client: &Client, locator: Locator<'_>, what: &str) -> Element {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(element) = client.find(locator).await {
+            return element;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "the page never showed {what}; it is:\n{}",
+                page_source(client).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the text of the elements at `css`, joined by newlines,
+/// satisfies `ok`; that text.
+async fn wait_text(client: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::new();
+    loop {
+        if let Ok(elements) = client.find_all(Locator::Css(css)).await {
+            let mut texts = Vec::new();
+            for element in elements {
+                texts.push(element.text().await.unwrap_or_default());
+            }
+            last = texts.join("\n");
+            if ok(&last) {
+                return last;
+            }
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "the page never showed {what} in {css}; its text there was {last:?}; the page is:\n{}",
+                page_source(client).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until nothing is at `css`.
+async fn wait_gone(client: &Client, css: &str, what: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while client
+        .find_all(Locator::Css(css))
+        .await
+        .is_ok_and(|found| !found.is_empty())
+    {
+        if Instant::now() >= deadline {
+            panic!(
+                "{what} never went away; the page is:\n{}",
+                page_source(client).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Scrolls `element` into the middle of the window and clicks it.
+async fn click(client: &Client, element: &Element) {
+    scroll_to(client, element).await;
+    element.click().await.expect("click");
+}
+
+async fn scroll_to(client: &Client, element: &Element) {
+    let arg = serde_json::to_value(element).expect("element as a script argument");
+    client
+        .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+        .await
+        .expect("scroll");
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    let field = wait_element(client, Locator::Css(css), css).await;
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+/// The OAuth2 part of the Authorize dialog (the one with the password form).
+const OAUTH_BOX: &str =
+    "//div[contains(@class, 'auth-container')][.//h4[contains(., 'OAuth2PasswordBearer')]]";
+
+/// A button of the OAuth2 part of the dialog, by its label.
+async fn oauth_button(client: &Client, label: &str) -> Element {
+    let xpath = format!("{OAUTH_BOX}//button[normalize-space(.) = '{label}']");
+    wait_element(
+        client,
+        Locator::XPath(&xpath),
+        &format!("the dialog's {label} button"),
+    )
+    .await
+}
+
+/// The text of the OAuth2 part of the dialog.
+async fn oauth_box_text(client: &Client) -> String {
+    let element = wait_element(
+        client,
+        Locator::XPath(OAUTH_BOX),
+        "the OAuth2 part of the dialog",
+    )
+    .await;
+    element.text().await.unwrap_or_default()
+}
+
+/// Waits until the OAuth2 part of the dialog satisfies `ok`; its text.
+async fn wait_oauth_box(client: &Client, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = oauth_box_text(client).await;
+        if ok(&text) {
+            return text;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "the Authorize dialog never showed {what}; it read {text:?}; the page is:\n{}",
+                page_source(client).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn swagger_authorize_then_execute_me(client: Client, app: &TestApp) {
+    let email = "carol@example.com";
+    let registered = app.register(email, PASSWORD).await;
+
+    // Swagger UI renders the document.
+    client.goto(&app.url("/docs/")).await.expect("open /docs/");
+    wait_text(
+        &client,
+        ".swagger-ui .info .title",
+        "the API's title",
+        |t| t.contains("Portcullis"),
+    )
+    .await;
+    let me_block = format!(
+        "//div[contains(@class, 'opblock-get')][.//*[contains(@class, 'opblock-summary-path') and @data-path='{PREFIX}/me']]"
+    );
+    wait_element(&client, Locator::XPath(&me_block), "the GET /me operation").await;
+
+    // The Authorize button opens the dialog with the password flow.
+    let authorize = wait_element(
+        &client,
+        Locator::Css(".auth-wrapper button.authorize"),
+        "the Authorize button",
+    )
+    .await;
+    click(&client, &authorize).await;
+    let dialog = wait_oauth_box(&client, "the password flow", |t| {
+        t.contains("OAuth2PasswordBearer") && t.contains("password")
+    })
+    .await;
+    assert!(
+        dialog.contains(&format!("{PREFIX}/login")),
+        "the dialog does not show the token URL: {dialog}"
+    );
+
+    // A wrong password: Swagger UI shows the failed login.
+    fill(&client, "#oauth_username", email).await;
+    fill(&client, "#oauth_password", "Not-The-Password-1").await;
+    click(&client, &oauth_button(&client, "Authorize").await).await;
+    // Swagger UI shows "Auth Error" with the status text ("Error:
+    // Unauthorized"); it also appends the body's `error`, which is the
+    // envelope's object here, so the line ends in "error: [object Object]".
+    let failed = wait_oauth_box(&client, "an auth error", |t| t.contains("Auth Error")).await;
+    assert!(failed.contains("Error: Unauthorized"), "{failed}");
+    assert!(
+        !failed.contains("Logout"),
+        "authorized with a wrong password: {failed}"
+    );
+
+    // The right password: authorized.
+    fill(&client, "#oauth_password", PASSWORD).await;
+    click(&client, &oauth_button(&client, "Authorize").await).await;
+    let authorized = wait_oauth_box(&client, "the authorized state", |t| {
+        t.contains("Authorized") && t.contains("Logout")
+    })
+    .await;
+    assert!(authorized.contains(email), "{authorized}");
+    assert!(!authorized.contains("Auth Error"), "{authorized}");
+    click(&client, &oauth_button(&client, "Close").await).await;
+    wait_gone(&client, ".dialog-ux", "the Authorize dialog").await;
+    // The page-level button now shows a closed padlock.
+    wait_element(
+        &client,
+        Locator::Css(".auth-wrapper button.authorize.locked"),
+        "the locked Authorize button",
+    )
+    .await;
+
+    // GET /me: expand it, Try it out, Execute.
+    let summary = wait_element(
+        &client,
+        Locator::XPath(&format!(
+            "{me_block}//*[contains(@class, 'opblock-summary-control')]"
+        )),
+        "the GET /me summary",
+    )
+    .await;
+    click(&client, &summary).await;
+    let try_out = wait_element(
+        &client,
+        Locator::XPath(&format!(
+            "{me_block}//button[contains(@class, 'try-out__btn')]"
+        )),
+        "the Try it out button",
+    )
+    .await;
+    // The UI is configured with `tryItOutEnabled`: operations open in
+    // try-out mode already, and the button offers to "Cancel" it.
+    let label = try_out.text().await.unwrap_or_default();
+    match label.trim() {
+        "Try it out" => click(&client, &try_out).await,
+        "Cancel" => {}
+        other => panic!("unexpected try-out button {other:?}"),
+    }
+    let execute = wait_element(
+        &client,
+        Locator::XPath(&format!("{me_block}//button[contains(@class, 'execute')]")),
+        "the Execute button",
+    )
+    .await;
+    click(&client, &execute).await;
+
+    let status_css = ".opblock-get.is-open .live-responses-table .response .response-col_status";
+    let status = wait_text(&client, status_css, "the response status", |t| {
+        !t.trim().is_empty()
+    })
+    .await;
+    let body_css = ".opblock-get.is-open .live-responses-table .response .response-col_description .highlight-code pre";
+    let body = wait_text(&client, body_css, "the response body", |t| {
+        !t.trim().is_empty()
+    })
+    .await;
+    assert_eq!(status.trim(), "200", "GET /me answered {status}: {body}");
+    let body: Value = serde_json::from_str(body.trim())
+        .unwrap_or_else(|e| panic!("the response shown is not JSON ({e}): {body}"));
+    assert_eq!(body["success"], true, "{body}");
+    assert_eq!(body["data"]["email"], email, "{body}");
+    assert_eq!(body["data"]["id"], registered.user_id, "{body}");
+
+    // The request carried the token that /login gave the dialog: a new
+    // session's, not the one from registering.
+    let curl = wait_text(
+        &client,
+        ".opblock-get.is-open .curl-command",
+        "the curl command",
+        |t| t.contains("Authorization: Bearer "),
+    )
+    .await;
+    let token = curl
+        .split("Authorization: Bearer ")
+        .nth(1)
+        .and_then(|rest| rest.split(['\'', '"', '\\', '\n', ' ']).next())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(token.split('.').count(), 3, "not a JWT in {curl}");
+    assert_ne!(
+        token, registered.access,
+        "the registration's token was used"
+    );
+    let me = app.me(&token).await;
+    assert_eq!(me.expect_ok(StatusCode::OK)["email"], email);
+    assert_eq!(app.sessions(&token).await.len(), 2, "register + Authorize");
+
+    let response = wait_element(
+        &client,
+        Locator::Css(".opblock-get.is-open .live-responses-table"),
+        "the responses table",
+    )
+    .await;
+    scroll_to(&client, &response).await;
+    let png = client.screenshot().await.expect("screenshot");
+    write_screenshot(SCREENSHOT, &png);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_authorize_then_execute_sqlite() {
+    let profile = tempfile::tempdir().expect("temporary directory");
+    let Some((driver, client)) = browser_sized(profile.path(), (1280, 1000)).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    run_then_close(
+        driver,
+        client.clone(),
+        swagger_authorize_then_execute_me(client, &app),
+    )
+    .await;
+}
