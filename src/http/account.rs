@@ -26,52 +26,41 @@ pub fn new_one_time_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Issues a verification token for `user` and queues the mail carrying it.
-pub(crate) async fn send_verification(state: &AppState, user: &User) -> Result<()> {
+/// Issues a one-time token of `purpose` for `user` (a new reset token voids
+/// older ones) and queues the mail that carries its link.
+async fn send_link(state: &AppState, user: &User, purpose: TokenPurpose) -> Result<()> {
     let token = new_one_time_token();
-    let ttl = state.config.verify_token_ttl;
-    let mail = verification_mail(
-        &state.config.app_url,
-        &user.email,
-        &token,
-        ttl.as_secs() / 3600,
-    );
+    let config = &state.config;
+    let (ttl, mail) = match purpose {
+        TokenPurpose::Verify => {
+            let ttl = config.verify_token_ttl;
+            let hours = ttl.as_secs() / 3600;
+            (
+                ttl,
+                verification_mail(&config.app_url, &user.email, &token, hours),
+            )
+        }
+        TokenPurpose::Reset => {
+            let ttl = config.reset_token_ttl;
+            let minutes = ttl.as_secs() / 60;
+            (
+                ttl,
+                reset_mail(&config.app_url, &user.email, &token, minutes),
+            )
+        }
+    };
+    let expires_at = now_unix() + ttl.as_secs() as i64;
     state
         .store
-        .issue_one_time_token(
-            user.id,
-            TokenPurpose::Verify,
-            &token,
-            now_unix() + ttl.as_secs() as i64,
-            &mail,
-        )
+        .issue_one_time_token(user.id, purpose, &token, expires_at, &mail)
         .await?;
     state.mailer.wake();
     Ok(())
 }
 
-/// Issues a reset token for `user` (voiding older ones) and queues its mail.
-async fn send_reset(state: &AppState, user: &User) -> Result<()> {
-    let token = new_one_time_token();
-    let ttl = state.config.reset_token_ttl;
-    let mail = reset_mail(
-        &state.config.app_url,
-        &user.email,
-        &token,
-        ttl.as_secs() / 60,
-    );
-    state
-        .store
-        .issue_one_time_token(
-            user.id,
-            TokenPurpose::Reset,
-            &token,
-            now_unix() + ttl.as_secs() as i64,
-            &mail,
-        )
-        .await?;
-    state.mailer.wake();
-    Ok(())
+/// Issues a verification token for `user` and queues the mail carrying it.
+pub(crate) async fn send_verification(state: &AppState, user: &User) -> Result<()> {
+    send_link(state, user, TokenPurpose::Verify).await
 }
 
 /// Runs `job` after the response is sent, so that the answer and its timing
@@ -175,7 +164,7 @@ pub async fn forgot_password(
         if !record.user.is_active {
             return Ok(());
         }
-        send_reset(&job_state, &record.user).await?;
+        send_link(&job_state, &record.user, TokenPurpose::Reset).await?;
         job_state
             .store
             .record_event(Some(record.user.id), "password_reset_requested", &client)
