@@ -894,3 +894,26 @@ both_backends!(
         assert_eq!(reply.header("x-request-id"), Some("preflight-1"));
     }
 );
+
+both_backends!(
+    malformed_percent_encoding_gets_clear_answers,
+    |app| async move {
+        let user = app.register(&unique_email("pct"), PASSWORD).await;
+        // A session id that is not even UTF-8 is just an unknown session.
+        app.auth_delete("/sessions/%ff%fe", &user.access)
+            .await
+            .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+        // A link with a mangled query string gets the explanation page, not JSON.
+        for path in ["/reset-password?token=%ff%fe", "/verify-email?token=%zz"] {
+            let page = app.send_unchecked(app.client.get(app.url(path))).await;
+            assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+            assert!(
+                page.header("content-type")
+                    .is_some_and(|ct| ct.starts_with("text/html")),
+                "{path}: {:?}",
+                page.header("content-type")
+            );
+            assert!(page.text().contains("cannot be used"), "{path}");
+        }
+    }
+);

@@ -1,6 +1,7 @@
 //! The auth endpoints of SPEC §6, mounted under `AUTH_ROUTE_PREFIX`.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -616,8 +617,11 @@ pub async fn delete_session(
     State(state): State<AppState>,
     client: ClientInfo,
     session: AuthSession,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response> {
+    let Ok(Path(id)) = id else {
+        return Err(Error::NotFound);
+    };
     let well_formed = id.len() == 22
         && id
             .bytes()

@@ -6,7 +6,7 @@
 //! stylesheet from the binary, no script, and headers that keep the token
 //! out of referrers and caches and the page out of frames.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -99,11 +99,27 @@ fn unavailable() -> Response {
     response
 }
 
-/// The `?token=` of a link.
-#[derive(Debug, Deserialize)]
+/// The `?token=` of a link, read leniently: a malformed query string is
+/// just a link without a usable token, answered with the explanation page.
+#[derive(Debug)]
 pub struct TokenQuery {
-    #[serde(default)]
     token: String,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TokenQuery {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let token = form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "token")
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default();
+        Ok(Self { token })
+    }
 }
 
 fn reset_form(token: &str, min_length: usize, errors: &[String]) -> String {
@@ -126,7 +142,7 @@ fn reset_form(token: &str, min_length: usize, errors: &[String]) -> String {
 }
 
 /// `GET /reset-password?token=…`: the new-password form (the token is not spent).
-pub async fn reset_page(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+pub async fn reset_page(State(state): State<AppState>, q: TokenQuery) -> Response {
     if q.token.is_empty() || q.token.len() > 256 {
         return link_spent("password reset");
     }
@@ -201,7 +217,7 @@ pub async fn reset_submit(
 }
 
 /// `GET /verify-email?token=…`: a confirm button (the token is not spent).
-pub async fn verify_page(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+pub async fn verify_page(State(state): State<AppState>, q: TokenQuery) -> Response {
     if q.token.is_empty() || q.token.len() > 256 {
         return link_spent("verification");
     }
