@@ -400,3 +400,29 @@ both_backends!(deleting_sessions, |app| async move {
         .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
     app.me(&stranger.access).await.expect_ok(StatusCode::OK);
 });
+
+both_backends!(expired_sessions_and_tokens_are_purged, |app| async move {
+    let user = app.register(&unique_email("purge"), PASSWORD).await;
+    let store = app.store();
+    let now = now();
+    // A session whose refresh token expired a minute ago.
+    store
+        .create_session(
+            "expiredsessionid000000",
+            user.user_id,
+            "expired-jti",
+            now - 60,
+            &Default::default(),
+        )
+        .await
+        .expect("create session");
+    let sessions_before = app.count_sessions_in_db(user.user_id).await;
+    assert_eq!(sessions_before, 2);
+    let removed = store.purge_expired(now).await.expect("purge");
+    assert_eq!(removed, 2, "the expired session and its refresh token");
+    assert_eq!(app.count_sessions_in_db(user.user_id).await, 1);
+    // The live session is untouched.
+    app.me(&user.access).await.expect_ok(StatusCode::OK);
+    app.refresh_ok(&user.refresh).await;
+    assert_eq!(store.purge_expired(now).await.expect("purge"), 0);
+});

@@ -133,6 +133,7 @@ impl PortcullisBuilder {
         let passwords = PasswordHasherPool::new(&self.config.password)?;
         let tokens = TokenService::from_config(&self.config);
         let mailer = Mailer::start(store.clone(), &self.config)?;
+        tokio::spawn(purge_periodically(store.clone()));
         Ok(Portcullis {
             state: AppState(Arc::new(Inner {
                 config: self.config,
@@ -210,6 +211,23 @@ impl Portcullis {
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.state.clone());
         middleware::wrap(router, &self.state.config)
+    }
+}
+
+/// How often expired rows are deleted.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes expired sessions, tokens and delivered mail every hour, so that
+/// no table grows without bound.
+async fn purge_periodically(store: Store) {
+    let mut every = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        every.tick().await;
+        match store.purge_expired(crate::token::now_unix()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "expired sessions and tokens deleted"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
     }
 }
 
