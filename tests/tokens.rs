@@ -1,4 +1,4 @@
-//! Tokens (SPEC §5): payloads checked by an independent JWT implementation,
+//! Tokens (SPEC §5): payloads decoded outside Portcullis's token service,
 //! forged and expired tokens, refresh rotation with reuse detection, and the
 //! RFC 6749 `/token` endpoint, on SQLite and PostgreSQL.
 
@@ -22,78 +22,75 @@ async fn me_with_header(app: &TestApp, value: &str) -> Reply {
 
 // ---- payloads ----------------------------------------------------------------------
 
-both_backends!(
-    tokens_verify_with_an_independent_implementation,
-    |app| async move {
-        let user = app.register("ann@example.com", PASSWORD).await;
-        let t0 = now();
+both_backends!(token_payloads_match_the_spec, |app| async move {
+    let user = app.register("ann@example.com", PASSWORD).await;
+    let t0 = now();
 
-        let access = verify_independently(&user.access).expect("access token verifies with HS256");
-        assert_eq!(
-            keys(&access),
-            ["email", "exp", "iat", "jti", "sid", "sub", "type"],
-            "{access}"
-        );
-        assert_eq!(
-            access["sub"],
-            json!(user.user_id.to_string()),
-            "sub is the id as a string"
-        );
-        assert_eq!(access["email"], json!("ann@example.com"));
-        assert_eq!(access["type"], json!("access"));
-        let iat = access["iat"].as_i64().expect("iat is a number");
-        let exp = access["exp"].as_i64().expect("exp is a number");
-        assert!((iat - t0).abs() <= 5, "iat {iat} vs now {t0}");
-        assert_eq!(exp - iat, 30 * 60);
-        let jti = access["jti"].as_str().expect("jti is a string");
-        let sid = access["sid"].as_str().expect("sid is a string");
-        assert!(!jti.is_empty() && !sid.is_empty());
+    let access = verify_independently(&user.access).expect("access token verifies with HS256");
+    assert_eq!(
+        keys(&access),
+        ["email", "exp", "iat", "jti", "sid", "sub", "type"],
+        "{access}"
+    );
+    assert_eq!(
+        access["sub"],
+        json!(user.user_id.to_string()),
+        "sub is the id as a string"
+    );
+    assert_eq!(access["email"], json!("ann@example.com"));
+    assert_eq!(access["type"], json!("access"));
+    let iat = access["iat"].as_i64().expect("iat is a number");
+    let exp = access["exp"].as_i64().expect("exp is a number");
+    assert!((iat - t0).abs() <= 5, "iat {iat} vs now {t0}");
+    assert_eq!(exp - iat, 30 * 60);
+    let jti = access["jti"].as_str().expect("jti is a string");
+    let sid = access["sid"].as_str().expect("sid is a string");
+    assert!(!jti.is_empty() && !sid.is_empty());
 
-        let (header, _) = jwt_parts(&user.access);
-        assert_eq!(header["alg"], json!("HS256"));
-        assert!(
-            header["kid"].as_str().is_some_and(|k| !k.is_empty()),
-            "no kid: {header}"
-        );
-        assert!(!header.to_string().contains(SECRET));
+    let (header, _) = jwt_parts(&user.access);
+    assert_eq!(header["alg"], json!("HS256"));
+    assert!(
+        header["kid"].as_str().is_some_and(|k| !k.is_empty()),
+        "no kid: {header}"
+    );
+    assert!(!header.to_string().contains(SECRET));
 
-        let refresh = verify_independently(&user.refresh).expect("refresh token verifies");
-        assert_eq!(
-            keys(&refresh),
-            ["exp", "iat", "jti", "sid", "sub", "type"],
-            "{refresh}"
-        );
-        assert_eq!(refresh["type"], json!("refresh"));
-        assert_eq!(refresh["sub"], access["sub"]);
-        assert_eq!(refresh["sid"], access["sid"]);
-        assert_ne!(refresh["jti"], access["jti"]);
-        let r_iat = refresh["iat"].as_i64().unwrap();
-        assert_eq!(refresh["exp"].as_i64().unwrap() - r_iat, 7 * 86_400);
-        assert_eq!(jwt_parts(&user.refresh).0["kid"], header["kid"]);
+    let refresh = verify_independently(&user.refresh).expect("refresh token verifies");
+    assert_eq!(
+        keys(&refresh),
+        ["exp", "iat", "jti", "sid", "sub", "type"],
+        "{refresh}"
+    );
+    assert_eq!(refresh["type"], json!("refresh"));
+    assert_eq!(refresh["sub"], access["sub"]);
+    assert_eq!(refresh["sid"], access["sid"]);
+    assert_ne!(refresh["jti"], access["jti"]);
+    let r_iat = refresh["iat"].as_i64().unwrap();
+    assert_eq!(refresh["exp"].as_i64().unwrap() - r_iat, 7 * 86_400);
+    assert_eq!(jwt_parts(&user.refresh).0["kid"], header["kid"]);
 
-        // The check is real: another key does not verify them.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_aud = false;
-        assert!(
-            jsonwebtoken::decode::<Value>(
-                &user.access,
-                &DecodingKey::from_secret(OTHER_SECRET.as_bytes()),
-                &validation
-            )
-            .is_err()
-        );
+    // The check is real: another key does not verify them.
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    assert!(
+        jsonwebtoken::decode::<Value>(
+            &user.access,
+            &DecodingKey::from_secret(OTHER_SECRET.as_bytes()),
+            &validation
+        )
+        .is_err()
+    );
 
-        // Refreshed and newly logged-in tokens have the same shape.
-        let (a2, _) = app.refresh_ok(&user.refresh).await;
-        let refreshed = verify_independently(&a2).expect("refreshed token verifies");
-        assert_eq!(keys(&refreshed), keys(&access));
-        assert_eq!(refreshed["sid"], access["sid"]);
-        assert_ne!(refreshed["jti"], access["jti"]);
-        let other = app.login(&user, PASSWORD).await;
-        let other = verify_independently(&other.access).unwrap();
-        assert_ne!(other["sid"], access["sid"], "a login is a new session");
-    }
-);
+    // Refreshed and newly logged-in tokens have the same shape.
+    let (a2, _) = app.refresh_ok(&user.refresh).await;
+    let refreshed = verify_independently(&a2).expect("refreshed token verifies");
+    assert_eq!(keys(&refreshed), keys(&access));
+    assert_eq!(refreshed["sid"], access["sid"]);
+    assert_ne!(refreshed["jti"], access["jti"]);
+    let other = app.login(&user, PASSWORD).await;
+    let other = verify_independently(&other.access).unwrap();
+    assert_ne!(other["sid"], access["sid"], "a login is a new session");
+});
 
 // ---- forged tokens -----------------------------------------------------------------
 

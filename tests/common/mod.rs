@@ -729,7 +729,9 @@ pub fn sid_of(token: &str) -> String {
 }
 
 /// Verifies a token with `jsonwebtoken` directly, knowing only the secret
-/// and HS256 (as PyJWT or jose would); its payload.
+/// and HS256, outside Portcullis's token service; its payload. (PyJWT, an
+/// implementation that shares no code with Portcullis, checks them in
+/// `tests/interop.rs`.)
 pub fn verify_independently(token: &str) -> jsonwebtoken::errors::Result<Value> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;

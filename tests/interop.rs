@@ -1,0 +1,155 @@
+//! Interoperability: the tokens Portcullis issues are verified by PyJWT, an
+//! independent JWT implementation in another language, with nothing but the
+//! shared secret (SPEC §5: "Other JWT libraries (PyJWT, jose) verify them").
+//!
+//! Needs Python 3 with PyJWT (`python3 -m pip install pyjwt`); `.ci/run`
+//! installs it. A missing PyJWT fails the test rather than skipping it.
+
+#[macro_use]
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// Verifies `token` with PyJWT and prints its claims as JSON, or prints
+/// `REJECTED <exception>` when PyJWT refuses it.
+const VERIFY_WITH_PYJWT: &str = r#"
+import json, sys
+import jwt
+token, key, alg, issuer, audience = sys.argv[1:6]
+options = {"require": ["exp", "iat", "sub"]}
+kwargs = {}
+if issuer:
+    kwargs["issuer"] = issuer
+    options["require"].append("iss")
+if audience:
+    kwargs["audience"] = audience
+    options["require"].append("aud")
+try:
+    claims = jwt.decode(token, key, algorithms=[alg], options=options, **kwargs)
+    header = jwt.get_unverified_header(token)
+    print(json.dumps({"claims": claims, "header": header}))
+except jwt.PyJWTError as e:
+    print("REJECTED " + type(e).__name__)
+"#;
+
+/// What PyJWT says of `token`: `Ok((header, claims))` or `Err(exception name)`.
+fn pyjwt(
+    token: &str,
+    key: &str,
+    alg: &str,
+    issuer: &str,
+    audience: &str,
+) -> Result<(Value, Value), String> {
+    let out = Command::new("python3")
+        .args(["-c", VERIFY_WITH_PYJWT, token, key, alg, issuer, audience])
+        .output()
+        .expect("python3 runs (install Python 3 and `python3 -m pip install pyjwt`)");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success(),
+        "PyJWT could not run (is it installed? `python3 -m pip install pyjwt`): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(reason) = stdout.strip_prefix("REJECTED ") {
+        return Err(reason.to_string());
+    }
+    let parsed: Value = serde_json::from_str(&stdout).expect("PyJWT printed JSON");
+    Ok((parsed["header"].clone(), parsed["claims"].clone()))
+}
+
+both_backends!(pyjwt_verifies_access_and_refresh_tokens, |app| async move {
+    let user = app.register("py@example.com", PASSWORD).await;
+
+    let (header, access) =
+        pyjwt(&user.access, SECRET, "HS256", "", "").expect("PyJWT verifies the access token");
+    assert_eq!(header["alg"], json!("HS256"));
+    assert!(header["kid"].as_str().is_some_and(|k| !k.is_empty()));
+    assert_eq!(access["sub"], json!(user.user_id.to_string()));
+    assert_eq!(access["email"], json!("py@example.com"));
+    assert_eq!(access["type"], json!("access"));
+
+    let (_, refresh) =
+        pyjwt(&user.refresh, SECRET, "HS256", "", "").expect("PyJWT verifies the refresh token");
+    assert_eq!(refresh["type"], json!("refresh"));
+    assert_eq!(refresh["sid"], access["sid"]);
+    assert!(refresh.get("email").is_none(), "{refresh}");
+
+    // PyJWT's check is real: another key or another algorithm is refused.
+    assert_eq!(
+        pyjwt(&user.access, &SECRET.replace('0', "1"), "HS256", "", "").unwrap_err(),
+        "InvalidSignatureError"
+    );
+    assert_eq!(
+        pyjwt(&user.access, SECRET, "HS512", "", "").unwrap_err(),
+        "InvalidAlgorithmError"
+    );
+});
+
+both_backends!(
+    pyjwt_verifies_hs512_with_issuer_and_audience,
+    vars [
+        ("ALGORITHM", "HS512"),
+        ("JWT_ISSUER", "https://auth.example.com"),
+        ("JWT_AUDIENCE", "example-api"),
+    ],
+    |app| async move {
+        let user = app.register("iss@example.com", PASSWORD).await;
+        let (header, claims) = pyjwt(
+            &user.access,
+            SECRET,
+            "HS512",
+            "https://auth.example.com",
+            "example-api",
+        )
+        .expect("PyJWT verifies an HS512 token with iss and aud");
+        assert_eq!(header["alg"], json!("HS512"));
+        assert_eq!(claims["iss"], json!("https://auth.example.com"));
+        assert_eq!(claims["aud"], json!("example-api"));
+
+        assert_eq!(
+            pyjwt(
+                &user.access,
+                SECRET,
+                "HS512",
+                "https://auth.example.com",
+                "another-api"
+            )
+            .unwrap_err(),
+            "InvalidAudienceError"
+        );
+    }
+);
+
+both_backends!(
+    tokens_signed_by_pyjwt_are_accepted_only_with_a_live_session,
+    |app| async move {
+        // A token PyJWT signs with the shared key for a real session is accepted:
+        // the wire format is plain JWS, not something only Portcullis reads.
+        let user = app.register("sign@example.com", PASSWORD).await;
+        let (_, mut claims) = pyjwt(&user.access, SECRET, "HS256", "", "").unwrap();
+        claims["jti"] = json!("signed-by-pyjwt");
+        let script = "import json, sys, jwt; print(jwt.encode(json.loads(sys.argv[1]), sys.argv[2], algorithm='HS256'))";
+        let out = Command::new("python3")
+            .args(["-c", script, &claims.to_string(), SECRET])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let foreign = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        app.me(&foreign).await.expect_ok(reqwest::StatusCode::OK);
+
+        // Once the session is revoked, the same foreign token is refused.
+        app.auth_post_empty("/logout", &user.access)
+            .await
+            .expect_ok(reqwest::StatusCode::OK);
+        app.me(&foreign)
+            .await
+            .expect_error(reqwest::StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
+    }
+);
