@@ -172,6 +172,67 @@ async fn openapi_json_describes_every_served_route() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_documents_the_answers_to_bad_bodies() {
+    // Every operation that takes a body is sent a wrong Content-Type, a body
+    // that is not JSON (where it takes JSON) and one over 64 KiB; each answer
+    // must be a status the document lists for that operation, and in the
+    // envelope wherever the document says the envelope.
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let doc = openapi(&app).await;
+    let user = app.register("bodies@example.com", PASSWORD).await;
+    let oversized = "x".repeat(70 * 1024);
+    let mut checked = 0;
+    for (method, path, op) in operations(&doc) {
+        let Some(content) = op["requestBody"]["content"].as_object() else {
+            continue;
+        };
+        let takes_json = content.contains_key("application/json");
+        let media = content.keys().next().expect("a media type").clone();
+        let mut cases = vec![
+            ("text/plain", "hello".to_string()),
+            (media.as_str(), oversized.clone()),
+        ];
+        if takes_json {
+            cases.push(("application/json", "{\"email\": ".to_string()));
+        }
+        for (content_type, body) in cases {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let mut request = app
+                .client
+                .request(method.clone(), app.url(&path))
+                .header("content-type", content_type)
+                .body(body.clone());
+            if op["security"].is_array() {
+                request = request.bearer_auth(&user.access);
+            }
+            let reply = app.send_unchecked(request).await;
+            let status = reply.status.as_str().to_string();
+            let documented = &op["responses"][&status];
+            assert!(
+                documented.is_object(),
+                "{method} {path} with {content_type} ({} bytes) answered {status}, which /openapi.json does not list: {}",
+                body.len(),
+                reply.text()
+            );
+            if documented["content"]["application/json"]["schema"]["$ref"]
+                == "#/components/schemas/Error"
+            {
+                assert_eq!(
+                    reply.body["success"],
+                    false,
+                    "{method} {path} {status}: not the envelope: {}",
+                    reply.text()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} bad bodies were sent");
+    // None of it logged the user out.
+    app.me(&user.access).await.expect_ok(StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_json_follows_the_route_prefix() {
     let prefix = "/v2/identity";
     let app = TestApp::spawn(Backend::Sqlite, &[("AUTH_ROUTE_PREFIX", prefix)]).await;

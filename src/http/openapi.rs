@@ -24,7 +24,29 @@ fn object(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": properties })
 }
 
+/// Adds an error answer to `responses`; a second description for the same
+/// status is appended to the first, as one status may carry several codes.
+fn add_error(responses: &mut serde_json::Map<String, Value>, status: &str, description: &str) {
+    match responses.get_mut(status) {
+        Some(existing) => {
+            let merged = format!(
+                "{}; {description}",
+                existing["description"].as_str().unwrap_or_default()
+            );
+            existing["description"] = Value::String(merged);
+        }
+        None => {
+            responses.insert(
+                status.to_string(),
+                json!({ "description": description, "content": { "application/json": { "schema": schema_ref("Error") } } }),
+            );
+        }
+    }
+}
+
 /// Builds one operation: its success answer and the error codes it can give.
+/// An operation with a body also documents the answers every body can get:
+/// 413 and 415, and 400 `INVALID_JSON` when it takes JSON.
 fn op(
     tag: &str,
     summary: &str,
@@ -39,9 +61,21 @@ fn op(
         json!({ "description": "Success", "content": { "application/json": { "schema": success.1 } } }),
     );
     for (status, description) in errors {
-        responses.insert(
-            status.to_string(),
-            json!({ "description": description, "content": { "application/json": { "schema": schema_ref("Error") } } }),
+        add_error(&mut responses, status, description);
+    }
+    if let Some(body) = &body {
+        if body["content"].get("application/json").is_some() {
+            add_error(&mut responses, "400", "INVALID_JSON: the body is not JSON");
+        }
+        add_error(
+            &mut responses,
+            "413",
+            "PAYLOAD_TOO_LARGE: the body is over 64 KiB",
+        );
+        add_error(
+            &mut responses,
+            "415",
+            "UNSUPPORTED_MEDIA_TYPE: wrong Content-Type",
         );
     }
     let mut operation = json!({ "tags": [tag], "summary": summary, "responses": responses });
@@ -59,7 +93,10 @@ const UNAUTH: (&str, &str) = (
     "401",
     "UNAUTHORIZED, INVALID_TOKEN, TOKEN_EXPIRED or TOKEN_REVOKED",
 );
-const BUSY: (&str, &str) = ("503", "SERVICE_UNAVAILABLE (with Retry-After)");
+const BUSY: (&str, &str) = (
+    "503",
+    "SERVICE_UNAVAILABLE: the database is unreachable or hashing is overloaded (with Retry-After)",
+);
 
 /// The OpenAPI document for routes mounted under `prefix`.
 pub fn document(prefix: &str) -> Value {
@@ -156,10 +193,8 @@ pub fn document(prefix: &str) -> Value {
             false,
         ),
     );
-    add(
-        p("/token"),
-        "post",
-        op(
+    add(p("/token"), "post", {
+        let mut token = op(
             "auth",
             "RFC 6749 token endpoint (password and refresh_token grants)",
             Some(json!({
@@ -175,17 +210,16 @@ pub fn document(prefix: &str) -> Value {
                 }
             })),
             ("200", schema_ref("OAuthToken")),
-            &[
-                (
-                    "400",
-                    "RFC 6749 error: invalid_request, invalid_grant, unsupported_grant_type",
-                ),
-                ("415", "UNSUPPORTED_MEDIA_TYPE"),
-                BUSY,
-            ],
+            &[BUSY],
             false,
-        ),
-    );
+        );
+        // Errors of the grant itself are RFC 6749 section 5.2 bodies, not the envelope.
+        token["responses"]["400"] = json!({
+            "description": "RFC 6749 error: invalid_request (also a malformed body), invalid_grant, unsupported_grant_type",
+            "content": { "application/json": { "schema": schema_ref("OAuthError") } }
+        });
+        token
+    });
     add(
         p("/refresh"),
         "post",
@@ -199,7 +233,7 @@ pub fn document(prefix: &str) -> Value {
                 }),
             ))),
             ("200", tokens),
-            &[UNAUTH, VALIDATION],
+            &[UNAUTH, ("403", "INACTIVE_USER"), VALIDATION, BUSY],
             false,
         ),
     );
@@ -211,7 +245,7 @@ pub fn document(prefix: &str) -> Value {
             "The current user",
             None,
             ("200", user.clone()),
-            &[UNAUTH, ("403", "INACTIVE_USER")],
+            &[UNAUTH, ("403", "INACTIVE_USER"), BUSY],
             true,
         ),
     );
@@ -225,7 +259,7 @@ pub fn document(prefix: &str) -> Value {
                 "type": "object", "properties": { "name": { "type": ["string", "null"], "maxLength": 100 } }
             }))),
             ("200", user.clone()),
-            &[UNAUTH, VALIDATION],
+            &[UNAUTH, ("403", "INACTIVE_USER"), VALIDATION, BUSY],
             true,
         ),
     );
@@ -242,7 +276,13 @@ pub fn document(prefix: &str) -> Value {
                 }),
             ))),
             ("200", message.clone()),
-            &[("400", "INVALID_PASSWORD"), UNAUTH, VALIDATION, BUSY],
+            &[
+                ("400", "INVALID_PASSWORD"),
+                UNAUTH,
+                ("403", "INACTIVE_USER"),
+                VALIDATION,
+                BUSY,
+            ],
             true,
         ),
     );
@@ -288,7 +328,7 @@ pub fn document(prefix: &str) -> Value {
                 }),
             ))),
             ("200", user),
-            &[("400", "INVALID_VERIFICATION_TOKEN"), VALIDATION],
+            &[("400", "INVALID_VERIFICATION_TOKEN"), VALIDATION, BUSY],
             false,
         ),
     );
@@ -316,7 +356,7 @@ pub fn document(prefix: &str) -> Value {
                 "required": false, "content": { "application/json": { "schema": { "type": "object", "properties": { "all": { "type": "boolean" } } } } }
             })),
             ("200", message.clone()),
-            &[UNAUTH],
+            &[UNAUTH, VALIDATION, BUSY],
             true,
         ),
     );
@@ -331,7 +371,7 @@ pub fn document(prefix: &str) -> Value {
                 "200",
                 envelope(json!({ "type": "array", "items": schema_ref("Session") })),
             ),
-            &[UNAUTH],
+            &[UNAUTH, BUSY],
             true,
         ),
     );
@@ -341,7 +381,7 @@ pub fn document(prefix: &str) -> Value {
             "Revoke one of the user's sessions",
             None,
             ("200", message),
-            &[UNAUTH, ("404", "NOT_FOUND")],
+            &[UNAUTH, ("404", "NOT_FOUND"), BUSY],
             true,
         );
         o["parameters"] = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
@@ -391,14 +431,29 @@ pub fn document(prefix: &str) -> Value {
         "get",
         json!({ "tags": ["operations"], "summary": "Prometheus metrics", "responses": { "200": { "description": "Prometheus text format", "content": { "text/plain": {} } } } }),
     );
-    for (path, summary) in [
+    let html =
+        |description: &str| json!({ "description": description, "content": { "text/html": {} } });
+    let page_body = |fields: &[&str]| {
+        let properties: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|f| (f.to_string(), json!({ "type": "string" })))
+            .collect();
+        json!({ "required": true, "content": { "application/x-www-form-urlencoded": {
+            "schema": object(fields, Value::Object(properties))
+        } } })
+    };
+    for (path, summary, submit, fields) in [
         (
             "/reset-password",
             "HTML page: choose a new password (the link in the reset mail)",
+            "HTML form submission: set the new password",
+            &["token", "new_password", "confirm_password"][..],
         ),
         (
             "/verify-email",
             "HTML page: confirm the e-mail address (the link in the verification mail)",
+            "HTML form submission: confirm the address",
+            &["token"][..],
         ),
     ] {
         add(
@@ -407,9 +462,28 @@ pub fn document(prefix: &str) -> Value {
             json!({
                 "tags": ["pages"], "summary": summary,
                 "parameters": [{ "name": "token", "in": "query", "required": true, "schema": { "type": "string" } }],
-                "responses": { "200": { "description": "The page", "content": { "text/html": {} } }, "400": { "description": "The link expired or was used", "content": { "text/html": {} } } }
+                "responses": {
+                    "200": html("The page"),
+                    "400": html("The link expired or was used"),
+                    "503": html("The database is unreachable")
+                }
             }),
         );
+        let mut post = op(
+            "pages",
+            submit,
+            Some(page_body(fields)),
+            ("200", json!({})),
+            &[],
+            false,
+        );
+        post["responses"]["200"] = html("Done");
+        post["responses"]["400"] = html("The link expired or was used");
+        post["responses"]["503"] = html("The database is unreachable or busy");
+        if fields.len() > 1 {
+            post["responses"]["422"] = html("The form again, saying what to fix");
+        }
+        add(path.into(), "post", post);
     }
 
     json!({
@@ -438,6 +512,10 @@ pub fn document(prefix: &str) -> Value {
                 "OAuthToken": object(&["access_token", "token_type", "expires_in"], json!({
                     "access_token": { "type": "string" }, "refresh_token": { "type": "string" },
                     "token_type": { "const": "bearer" }, "expires_in": { "type": "integer" }
+                })),
+                "OAuthError": object(&["error"], json!({
+                    "error": { "enum": ["invalid_request", "invalid_grant", "unsupported_grant_type"] },
+                    "error_description": { "type": "string" }
                 })),
                 "Message": object(&["message"], json!({ "message": { "type": "string" } })),
                 "Session": object(&["id", "created_at", "last_used_at", "current"], json!({
