@@ -1,6 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `gen-secret`.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -110,24 +109,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(address = %local, "portcullis listening on {local}");
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let shutdown = async {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing requests in flight");
-        let _ = stop_tx.send(true);
-    });
-    let mut stop_rx = stop_rx;
-    let drained = async move {
-        let _ = stop_rx.wait_for(|stopped| *stopped).await;
-        tokio::time::sleep(DRAIN_TIMEOUT).await;
     };
-    tokio::select! {
-        result = server => result?,
-        () = drained => tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway"),
+    if !crate::http::server::serve(listener, app, shutdown, DRAIN_TIMEOUT).await {
+        tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
     }
     auth.state().store.close().await;
     tracing::info!("stopped");

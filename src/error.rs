@@ -78,6 +78,9 @@ pub enum Error {
     /// The body is larger than the limit.
     #[error("Request body too large (limit 64 KiB)")]
     PayloadTooLarge,
+    /// The client did not send the whole body in time.
+    #[error("The request body was not received in time")]
+    RequestTimeout,
     /// Too many attempts; retry after the given seconds.
     #[error("Too many attempts, try again later")]
     RateLimited {
@@ -127,6 +130,7 @@ impl Error {
             }
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -155,6 +159,7 @@ impl Error {
             InvalidJson => "INVALID_JSON",
             UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            RequestTimeout => "REQUEST_TIMEOUT",
             RateLimited { .. } => "RATE_LIMITED",
             NotFound => "NOT_FOUND",
             MethodNotAllowed => "METHOD_NOT_ALLOWED",

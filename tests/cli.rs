@@ -214,3 +214,70 @@ fn migrate_creates_the_database_and_exits() {
     );
     assert!(dir.path().join("data/portcullis.db").exists());
 }
+
+/// Opens a connection to `addr`, sends `prefix`, then waits (sending nothing
+/// more) for the server to answer or close; what it got and after how long.
+fn stall(addr: &str, prefix: &[u8], patience: Duration) -> (String, Duration) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.write_all(prefix).expect("send the prefix");
+    stream.set_read_timeout(Some(patience)).unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let _ = stream.read_to_end(&mut got);
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn stalled_clients_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr) = start(dir.path(), &[]);
+    let patience = Duration::from_secs(40);
+
+    // Slowloris: a request head that never ends. The connection is closed
+    // after the header deadline (10 s), without an answer.
+    let head_addr = addr.clone();
+    let head = std::thread::spawn(move || {
+        stall(
+            &head_addr,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n",
+            patience,
+        )
+    });
+    // A body that never arrives: 408 in the envelope after 20 s.
+    let body = stall(
+        &addr,
+        b"POST /api/auth/login/json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\"",
+        patience,
+    );
+    let head = head.join().unwrap();
+
+    assert!(
+        head.0.is_empty(),
+        "an unfinished head got an answer: {}",
+        head.0
+    );
+    assert!(
+        head.1 >= Duration::from_secs(9) && head.1 < Duration::from_secs(20),
+        "an unfinished head was held {:?}",
+        head.1
+    );
+    assert!(
+        body.0.starts_with("HTTP/1.1 408"),
+        "a stalled body got: {}",
+        body.0
+    );
+    assert!(body.0.contains(r#""code":"REQUEST_TIMEOUT""#), "{}", body.0);
+    assert!(
+        body.1 >= Duration::from_secs(19) && body.1 < Duration::from_secs(35),
+        "a stalled body was held {:?}",
+        body.1
+    );
+
+    // The server is still fine, and still stops cleanly.
+    assert_eq!(register(&addr, "after@example.com")["success"], true);
+    assert_eq!(terminate(child).code(), Some(0));
+}

@@ -37,9 +37,17 @@ pub(crate) fn is_json(media: &str) -> bool {
 
 pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
 
-/// Reads the whole body within the size limit.
+/// How long a client may take to send a whole request body. Bodies are at
+/// most 64 KiB, so a client slower than this is stalling, not uploading.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Reads the whole body within the size limit and [`BODY_READ_TIMEOUT`].
 pub(crate) async fn read_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Error> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
+    let read = Bytes::from_request(req, state);
+    let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, read).await else {
+        return Err(Error::RequestTimeout);
+    };
+    read.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::PayloadTooLarge
         } else {

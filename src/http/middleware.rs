@@ -130,6 +130,7 @@ fn envelope_guard(response: Response) -> Response {
         StatusCode::NOT_FOUND => Error::NotFound,
         StatusCode::METHOD_NOT_ALLOWED => Error::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
+        StatusCode::REQUEST_TIMEOUT => Error::RequestTimeout,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType("application/json"),
         StatusCode::BAD_REQUEST => Error::InvalidJson,
         StatusCode::UNAUTHORIZED => Error::Unauthorized,

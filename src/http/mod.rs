@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod response;
+pub mod server;
 
 use std::sync::Arc;
 

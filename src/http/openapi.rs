@@ -69,6 +69,11 @@ fn op(
         }
         add_error(
             &mut responses,
+            "408",
+            "REQUEST_TIMEOUT: the body did not arrive within 20 s",
+        );
+        add_error(
+            &mut responses,
             "413",
             "PAYLOAD_TOO_LARGE: the body is over 64 KiB",
         );
