@@ -41,3 +41,26 @@ both_backends!(
         assert!(counted >= 5.0, "only {counted} of 5 requests counted");
     }
 );
+
+both_backends!(invented_methods_do_not_grow_the_metrics, |app| async move {
+    let _turn = TURN.lock().await;
+    for i in 0..3 {
+        let method = reqwest::Method::from_bytes(format!("ZZTOP{i}").as_bytes()).unwrap();
+        let reply = app
+            .send(app.client.request(method, app.url("/healthz")))
+            .await;
+        reply.expect_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+    }
+    let metrics = app.get_root("/metrics").await.text();
+    assert!(
+        !metrics.contains("ZZTOP"),
+        "a client-chosen method became a label"
+    );
+    let other: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("portcullis_http_requests_total{"))
+        .filter(|l| l.contains("route=\"/healthz\"") && l.contains("method=\"OTHER\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(other >= 3.0, "{other} requests counted as OTHER");
+});

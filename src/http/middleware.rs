@@ -72,6 +72,7 @@ async fn observe(mut req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().clone();
+    let method_label = metric_method(&method);
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let started = Instant::now();
@@ -84,7 +85,7 @@ async fn observe(mut req: Request, next: Next) -> Response {
     metrics::counter!(
         "portcullis_http_requests_total",
         "route" => route.clone(),
-        "method" => method.to_string(),
+        "method" => method_label,
         "status" => status.as_u16().to_string()
     )
     .increment(1);
@@ -109,6 +110,24 @@ async fn observe(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     response
+}
+
+/// The `method` label of a request metric: a standard method's name, or
+/// `OTHER`, so that clients inventing methods cannot grow the metrics
+/// without bound.
+fn metric_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }
 
 /// Replaces a plain-text or empty error body (from axum's own rejections)
