@@ -281,3 +281,58 @@ fn stalled_clients_are_cut_off() {
     assert_eq!(register(&addr, "after@example.com")["success"], true);
     assert_eq!(terminate(child).code(), Some(0));
 }
+
+#[test]
+fn sigkill_loses_no_acknowledged_write_and_no_queued_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    // The SMTP server is down, so every verification mail waits in the queue.
+    let smtp_down = [
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", "9"),
+        ("SMTP_TLS", "none"),
+    ];
+    let (mut child, addr) = start(dir.path(), &smtp_down);
+    let emails: Vec<String> = (0..8).map(|i| format!("kill{i}@example.com")).collect();
+    let tokens: Vec<String> = emails
+        .iter()
+        .map(|email| {
+            let body = register(&addr, email);
+            assert_eq!(body["success"], true, "{body}");
+            body["data"]["access_token"].as_str().unwrap().to_string()
+        })
+        .collect();
+
+    // SIGKILL: no drain, no clean close.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Restarted with the outbox instead of SMTP: every acknowledged account
+    // and session is there, and every queued mail is delivered.
+    let (child, addr) = start(dir.path(), &[]);
+    for token in &tokens {
+        assert_eq!(me_status(&addr, token), "200");
+    }
+    let outbox = dir.path().join("data/outbox");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let missing = loop {
+        let delivered: String = std::fs::read_dir(&outbox)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing: Vec<&String> = emails
+            .iter()
+            .filter(|email| !delivered.contains(&format!("To: {email}")))
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing.into_iter().cloned().collect::<Vec<_>>();
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(missing.is_empty(), "mail lost for {missing:?}");
+    assert_eq!(terminate(child).code(), Some(0));
+}
