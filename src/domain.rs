@@ -8,6 +8,25 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 /// Longest accepted display name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// Whether `c` is an invisible formatting character (Unicode category Cf,
+/// such as zero-width spaces, joiners and bidirectional overrides, or a soft
+/// hyphen). They let two addresses or names that look identical differ, or
+/// make one look like another, so they are refused wherever people read.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
 /// A syntactically valid e-mail address, trimmed, as the user typed it.
 ///
 /// Accepted: `local@domain` where the local part is a dot-atom of printable
@@ -40,7 +59,10 @@ impl EmailAddress {
             && local.chars().all(|c| {
                 c.is_ascii_alphanumeric()
                     || "!#$%&'*+/=?^_`{|}~.-".contains(c)
-                    || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
+                    || (!c.is_ascii()
+                        && !c.is_whitespace()
+                        && !c.is_control()
+                        && !is_invisible_format(c))
             });
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = domain.len() <= 253
@@ -83,10 +105,16 @@ impl DisplayName {
                 "Name must be at most 100 characters",
             ));
         }
-        if name.chars().any(char::is_control) {
+        // Zero-width (non-)joiners stay allowed in names: some scripts and
+        // emoji sequences need them.
+        let joiner = |c: char| matches!(c, '\u{200C}' | '\u{200D}');
+        if name
+            .chars()
+            .any(|c| c.is_control() || (is_invisible_format(c) && !joiner(c)))
+        {
             return Err(FieldError::new(
                 field,
-                "Name must not contain control characters",
+                "Name must not contain control or invisible formatting characters",
             ));
         }
         Ok(Self(Some(name.to_string())))
@@ -129,6 +157,9 @@ mod tests {
             "a@-b.co",
             "a@b.c",
             "a@b..co",
+            "ad\u{200B}min@b.co",
+            "evil\u{202E}moc.b@b.co",
+            "\u{FEFF}a@b.co",
         ] {
             assert!(EmailAddress::parse(bad, "email").is_err(), "{bad}");
         }
@@ -150,5 +181,8 @@ mod tests {
         );
         assert!(DisplayName::parse(Some(&"x".repeat(101)), "name").is_err());
         assert!(DisplayName::parse(Some(&"é".repeat(100)), "name").is_ok());
+        assert!(DisplayName::parse(Some("Ad\u{200B}a"), "name").is_err());
+        assert!(DisplayName::parse(Some("\u{1F469}\u{200D}\u{1F4BB}"), "name").is_ok());
+        assert!(DisplayName::parse(Some("Ada\u{202E}"), "name").is_err());
     }
 }
