@@ -9,11 +9,11 @@
 //! curl localhost:8000/profile -H "Authorization: Bearer <access_token>"
 //! ```
 
-use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::{Router, routing::get};
 use portcullis::http::response::{Envelope, UserView};
-use portcullis::{ActiveUser, Config, Portcullis, UserField};
+use portcullis::{ActiveUser, AppState, Config, Portcullis, UserField};
 
 /// The seed's protected route: only an active, authenticated user gets here.
 async fn profile(ActiveUser(user): ActiveUser) -> impl axum::response::IntoResponse {
@@ -31,17 +31,18 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .await?;
 
-    let app = Router::new()
-        .route("/profile", get(profile))
-        .with_state(auth.state())
-        .merge(auth.router());
+    // The application's routes and Portcullis's, under one set of request
+    // ids, metrics, logs and 404/405 answers.
+    let routes: Router<AppState> = Router::new().route("/profile", get(profile));
+    let app = auth.app(routes);
 
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!("example listening on {}", listener.local_addr()?);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await?;
+    // Peer addresses for sessions, a deadline for request heads, and a
+    // graceful drain on Ctrl-C.
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    portcullis::http::server::serve(listener, app, ctrl_c, Duration::from_secs(10)).await;
     Ok(())
 }

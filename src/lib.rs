@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! use axum::{Router, routing::get, Json};
-//! use portcullis::{ActiveUser, Config, Portcullis};
+//! use portcullis::{ActiveUser, AppState, Config, Portcullis};
 //!
 //! async fn profile(ActiveUser(user): ActiveUser) -> Json<serde_json::Value> {
 //!     Json(serde_json::json!({ "email": user.email }))
@@ -17,12 +17,11 @@
 //!
 //! # async fn run() -> anyhow::Result<()> {
 //! let auth = Portcullis::builder(Config::from_env()?).build().await?;
-//! let app = Router::new()
-//!     .route("/profile", get(profile))
-//!     .with_state(auth.state())
-//!     .merge(auth.router());
+//! let routes: Router<AppState> = Router::new().route("/profile", get(profile));
+//! let app = auth.app(routes); // your routes and Portcullis's, one middleware stack
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
+//! portcullis::http::server::serve(listener, app, shutdown, std::time::Duration::from_secs(10)).await;
 //! # Ok(()) }
 //! ```
 //!

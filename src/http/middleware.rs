@@ -58,8 +58,7 @@ pub(super) fn wrap(router: Router, config: &Config) -> Router {
     router.layer(middleware::from_fn(observe))
 }
 
-/// Assigns the request id, logs and measures the request, and puts any
-/// non-JSON error response of the framework into the envelope.
+/// Assigns the request id, and logs and measures the request.
 async fn observe(mut req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
@@ -77,8 +76,7 @@ async fn observe(mut req: Request, next: Next) -> Response {
         tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let started = Instant::now();
 
-    let response = next.run(req).instrument(span.clone()).await;
-    let mut response = envelope_guard(response);
+    let mut response = next.run(req).instrument(span.clone()).await;
 
     let status = response.status();
     let elapsed = started.elapsed();
@@ -131,8 +129,9 @@ fn metric_method(method: &Method) -> &'static str {
 }
 
 /// Replaces a plain-text or empty error body (from axum's own rejections)
-/// with the envelope of the matching error.
-fn envelope_guard(response: Response) -> Response {
+/// with the envelope of the matching error. Layered on Portcullis's own
+/// routes only: an application's routes answer as the application decides.
+pub(super) async fn envelope_guard(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

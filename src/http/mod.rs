@@ -72,7 +72,7 @@ impl std::fmt::Debug for AppState {
 ///
 /// ```no_run
 /// use axum::{Router, routing::get, Json};
-/// use portcullis::{Portcullis, ActiveUser};
+/// use portcullis::{AppState, Portcullis, ActiveUser};
 ///
 /// async fn profile(ActiveUser(user): ActiveUser) -> Json<String> {
 ///     Json(user.email)
@@ -80,10 +80,7 @@ impl std::fmt::Debug for AppState {
 ///
 /// # async fn run() -> anyhow::Result<()> {
 /// let auth = Portcullis::from_env().await?;
-/// let app: Router = Router::new()
-///     .route("/profile", get(profile))
-///     .with_state(auth.state())
-///     .merge(auth.router());
+/// let app: Router = auth.app(Router::<AppState>::new().route("/profile", get(profile)));
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -170,9 +167,39 @@ impl Portcullis {
     }
 
     /// All Portcullis routes: the auth endpoints under `AUTH_ROUTE_PREFIX`,
-    /// and `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json` at the
-    /// root; every error in the envelope, a request id on every response.
+    /// the pages behind the mailed links, and `/healthz`, `/readyz`,
+    /// `/metrics`, `/.well-known/jwks.json`, `/openapi.json` and `/docs` at
+    /// the root; every error in the envelope, a request id on every response.
+    ///
+    /// To add routes of your own under the same request ids, metrics, panic
+    /// recovery and CORS, use [`Portcullis::app`] instead of merging.
     pub fn router(&self) -> Router {
+        self.app(Router::new())
+    }
+
+    /// The application's own `routes` (which may use the extractors of
+    /// [`extract`]) together with all Portcullis routes, under one stack of
+    /// middleware: request ids, request logs and metrics, panic recovery and
+    /// CORS apply to both, and unknown paths or methods answer 404 / 405 in
+    /// the envelope. The application's handlers keep their own answers (only
+    /// Portcullis's routes have their framework rejections rewritten into the
+    /// envelope) and their own body limits (64 KiB applies to Portcullis's).
+    ///
+    /// ```no_run
+    /// use axum::{Router, routing::get};
+    /// use portcullis::{ActiveUser, AppState, Portcullis};
+    ///
+    /// async fn profile(ActiveUser(user): ActiveUser) -> String {
+    ///     user.email
+    /// }
+    ///
+    /// # async fn run() -> anyhow::Result<()> {
+    /// let auth = Portcullis::from_env().await?;
+    /// let routes: Router<AppState> = Router::new().route("/profile", get(profile));
+    /// let app: Router = auth.app(routes);
+    /// # Ok(()) }
+    /// ```
+    pub fn app(&self, routes: Router<AppState>) -> Router {
         let auth_routes = Router::new()
             .route("/register", post(auth::register))
             .route("/login", post(auth::login_form))
@@ -189,7 +216,7 @@ impl Portcullis {
             .route("/logout", post(auth::logout))
             .route("/sessions", get(auth::list_sessions))
             .route("/sessions/{id}", delete(auth::delete_session));
-        let router = Router::new()
+        let portcullis_routes = Router::new()
             .nest(&self.state.config.route_prefix, auth_routes)
             .route(
                 "/reset-password",
@@ -207,9 +234,12 @@ impl Portcullis {
             .merge(openapi::swagger_ui(openapi::document(
                 &self.state.config.route_prefix,
             )))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(axum::middleware::map_response(middleware::envelope_guard));
+        let router = portcullis_routes
+            .merge(routes)
             .fallback(|| async { Error::NotFound })
             .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
-            .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.state.clone());
         middleware::wrap(router, &self.state.config)
     }

@@ -24,7 +24,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use portcullis::store::Store;
 use portcullis::token::TokenService;
-use portcullis::{Config, Portcullis};
+use portcullis::{AppState, Config, Portcullis, UserField};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
@@ -139,6 +139,18 @@ impl TestApp {
     /// A server on `db`. Its `APP_URL` is its own base URL, so that mailed
     /// links lead back to it.
     pub async fn spawn_on(db: Arc<TestDb>, vars: &[(&str, &str)]) -> TestApp {
+        Self::spawn_embedded(db, vars, Vec::new(), axum::Router::new()).await
+    }
+
+    /// An application that embeds Portcullis, as `examples/profile.rs` does:
+    /// its own user `fields`, and its own `routes` (using Portcullis's
+    /// extractors) beside Portcullis's router.
+    pub async fn spawn_embedded(
+        db: Arc<TestDb>,
+        vars: &[(&str, &str)],
+        fields: Vec<UserField>,
+        routes: axum::Router<AppState>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a local port");
@@ -161,11 +173,15 @@ impl TestApp {
             config.insert((*k).to_string(), (*v).to_string());
         }
         let cfg = Config::from_vars(config).expect("test configuration");
-        let portcullis = Portcullis::builder(cfg)
+        let portcullis = fields
+            .into_iter()
+            .fold(Portcullis::builder(cfg), |builder, field| {
+                builder.user_field(field)
+            })
             .build()
             .await
             .expect("build Portcullis");
-        let router = portcullis.router();
+        let router = portcullis.app(routes);
         let server = tokio::spawn(async move {
             axum::serve(
                 listener,
