@@ -279,6 +279,41 @@ impl Source<'_> {
     }
 }
 
+/// Checks `CORS_ORIGINS`: either `*` alone (any origin, without
+/// credentials) or origins of the form `scheme://host[:port]`, which is what
+/// browsers send in `Origin`. A trailing `/` is dropped; a path is refused,
+/// since such an entry would never match.
+fn parse_cors_origins(list: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    let fail = |problem: String| Err(ConfigError::new("CORS_ORIGINS", problem));
+    if list.iter().any(|o| o == "*") {
+        if list.len() > 1 {
+            return fail("`*` allows every origin and cannot be combined with others".into());
+        }
+        return Ok(list);
+    }
+    let mut origins = Vec::with_capacity(list.len());
+    for origin in list {
+        let origin = origin.trim_end_matches('/').to_string();
+        let Some((scheme, host)) = origin.split_once("://") else {
+            return fail(format!(
+                "`{origin}` is not an origin like https://app.example.com"
+            ));
+        };
+        let valid = matches!(scheme, "http" | "https")
+            && !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+        if !valid {
+            return fail(format!(
+                "`{origin}` is not an origin like https://app.example.com (scheme, host and port only)"
+            ));
+        }
+        origins.push(origin);
+    }
+    Ok(origins)
+}
+
 /// Minimum length of an HMAC secret, in characters.
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -507,6 +542,7 @@ impl Config {
             Duration::from_secs(3600 * src.positive("VERIFY_TOKEN_EXPIRE_HOURS", 24)?);
         let rate_limit_enabled = src.flag("RATE_LIMIT_ENABLED", true)?;
         let refresh_cookie = src.flag("REFRESH_COOKIE", false)?;
+        let cors_origins = parse_cors_origins(src.list("CORS_ORIGINS"))?;
 
         // Only once everything else is valid: a generated secret is written to disk.
         let (secret_key, secret_generated) = match explicit_secret {
@@ -549,7 +585,7 @@ impl Config {
             verify_token_ttl,
             rate_limit_enabled,
             refresh_cookie,
-            cors_origins: src.list("CORS_ORIGINS"),
+            cors_origins,
             route_prefix,
             log_format,
             data_dir,
@@ -663,6 +699,30 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} leaked: {shown}");
         }
         assert!(shown.contains("postgres://app:<redacted>@db.example/auth"));
+    }
+
+    #[test]
+    fn cors_origins_are_origins() {
+        let cfg = Config::from_vars([(
+            "CORS_ORIGINS",
+            "https://app.example.com/, http://localhost:3000",
+        )])
+        .unwrap();
+        assert_eq!(
+            cfg.cors_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        let any = Config::from_vars([("CORS_ORIGINS", " * ")]).unwrap();
+        assert_eq!(any.cors_origins, ["*"]);
+        for bad in [
+            "*, https://app.example.com",
+            "https://app.example.com/login",
+            "app.example.com",
+            "ftp://files.example.com",
+        ] {
+            let err = Config::from_vars([("CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "CORS_ORIGINS", "{bad}");
+        }
     }
 
     #[test]

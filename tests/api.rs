@@ -917,3 +917,20 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    cors_wildcard_allows_any_origin_without_credentials,
+    vars[("CORS_ORIGINS", "*")],
+    |app| async move {
+        let reply = app
+            .send(
+                app.request(Method::OPTIONS, "/login/json")
+                    .header("origin", "https://anywhere.example.net")
+                    .header("access-control-request-method", "POST"),
+            )
+            .await;
+        assert!(reply.status.is_success(), "{}", reply.status);
+        assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(reply.header("access-control-allow-credentials"), None);
+    }
+);

@@ -148,6 +148,8 @@ fn bad_configuration_exits_2_naming_the_variable() {
         ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
         ("ALGORITHM", "none"),
         ("AUTH_PASSWORD_HASHER", "md5"),
+        ("CORS_ORIGINS", "*, https://app.example.com"),
+        ("CORS_ORIGINS", "https://app.example.com/login"),
     ] {
         let out = command(dir.path())
             .arg("serve")

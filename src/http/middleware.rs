@@ -39,17 +39,24 @@ pub(super) fn wrap(router: Router, config: &Config) -> Router {
         },
     ));
     if !config.cors_origins.is_empty() {
-        let origins: Vec<HeaderValue> = config
-            .cors_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
+        // `*` (any origin) cannot go with credentials; listed origins may.
+        let any = config.cors_origins.iter().any(|o| o == "*");
+        let allowed = if any {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(
+                config
+                    .cors_origins
+                    .iter()
+                    .filter_map(|o| HeaderValue::from_str(o).ok()),
+            )
+        };
         router = router.layer(
             CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
+                .allow_origin(allowed)
                 .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
                 .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-                .allow_credentials(true)
+                .allow_credentials(!any)
                 .expose_headers([REQUEST_ID.clone()]),
         );
     }
