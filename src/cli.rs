@@ -98,10 +98,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let bind = config.bind_address();
-    let auth = Portcullis::builder(config)
-        .build()
-        .await
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot open the database: {e:#}"))?;
+    let auth = Portcullis::builder(config).build().await?;
     let app = auth.router();
     let listener = tokio::net::TcpListener::bind(&bind)
         .await

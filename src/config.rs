@@ -279,6 +279,24 @@ impl Source<'_> {
     }
 }
 
+/// Whether `host` can be bound: an IP address, or a host name of letters,
+/// digits and hyphens whose last label is not a number.
+fn valid_bind_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    host.len() <= 253
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels
+            .last()
+            .is_some_and(|l| !l.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Checks `CORS_ORIGINS`: either `*` alone (any origin, without
 /// credentials) or origins of the form `scheme://host[:port]`, which is what
 /// browsers send in `Origin`. A trailing `/` is dropped; a path is refused,
@@ -488,10 +506,33 @@ impl Config {
         let app_url = src
             .get("APP_URL")
             .unwrap_or_else(|| "http://localhost:8000".into());
-        if !(app_url.starts_with("http://") || app_url.starts_with("https://")) {
+        let app_host = app_url
+            .strip_prefix("http://")
+            .or_else(|| app_url.strip_prefix("https://"));
+        if !app_host.is_some_and(|rest| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            !host.is_empty() && !host.contains(char::is_whitespace)
+        }) {
             return Err(ConfigError::new(
                 "APP_URL",
-                "must start with http:// or https://",
+                "must be an http:// or https:// URL with a host, such as https://app.example.com",
+            ));
+        }
+
+        let host = src.get("HOST").unwrap_or_else(|| "127.0.0.1".into());
+        if !valid_bind_host(&host) {
+            return Err(ConfigError::new(
+                "HOST",
+                format!("{host:?} is neither an IP address nor a host name"),
+            ));
+        }
+        let mail_from = src
+            .get("MAIL_FROM")
+            .unwrap_or_else(|| "Portcullis <no-reply@localhost>".into());
+        if let Err(e) = mail_from.parse::<lettre::message::Mailbox>() {
+            return Err(ConfigError::new(
+                "MAIL_FROM",
+                format!("expected an address such as \"Portcullis <no-reply@example.com>\": {e}"),
             ));
         }
 
@@ -562,7 +603,7 @@ impl Config {
             jwt_issuer: src.get("JWT_ISSUER"),
             jwt_audience: src.get("JWT_AUDIENCE"),
             database_url,
-            host: src.get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            host,
             port,
             app_url: app_url.trim_end_matches('/').to_string(),
             password: PasswordConfig {
@@ -574,9 +615,7 @@ impl Config {
             },
             require_email_verification,
             smtp,
-            mail_from: src
-                .get("MAIL_FROM")
-                .unwrap_or_else(|| "Portcullis <no-reply@localhost>".into()),
+            mail_from,
             mail_outbox_dir: src
                 .get("MAIL_OUTBOX_DIR")
                 .map(PathBuf::from)
@@ -699,6 +738,25 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} leaked: {shown}");
         }
         assert!(shown.contains("postgres://app:<redacted>@db.example/auth"));
+    }
+
+    #[test]
+    fn hosts_urls_and_senders_are_checked() {
+        for ok in ["127.0.0.1", "::", "0.0.0.0", "localhost", "auth.internal"] {
+            assert!(Config::from_vars([("HOST", ok)]).is_ok(), "{ok}");
+        }
+        for (var, bad) in [
+            ("HOST", "999.1.1.1"),
+            ("HOST", "my host"),
+            ("APP_URL", "http://"),
+            ("APP_URL", "https:///path"),
+            ("APP_URL", "app.example.com"),
+            ("MAIL_FROM", "not an address"),
+        ] {
+            let err = Config::from_vars([(var, bad)]).unwrap_err();
+            assert_eq!(err.variable, var, "{bad}");
+        }
+        assert!(Config::from_vars([("MAIL_FROM", "Acme <auth@acme.example>")]).is_ok());
     }
 
     #[test]

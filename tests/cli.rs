@@ -150,6 +150,8 @@ fn bad_configuration_exits_2_naming_the_variable() {
         ("AUTH_PASSWORD_HASHER", "md5"),
         ("CORS_ORIGINS", "*, https://app.example.com"),
         ("CORS_ORIGINS", "https://app.example.com/login"),
+        ("MAIL_FROM", "not an address"),
+        ("APP_URL", "http://"),
     ] {
         let out = command(dir.path())
             .arg("serve")

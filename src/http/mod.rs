@@ -118,12 +118,18 @@ impl PortcullisBuilder {
 
     /// Connects (and migrates) the database and prepares keys and hashing.
     pub async fn build(self) -> anyhow::Result<Portcullis> {
+        use anyhow::Context as _;
         let store = match self.store {
             Some(store) => store,
-            None => Store::connect(&self.config.database_url).await?,
+            None => Store::connect(&self.config.database_url)
+                .await
+                .context("DATABASE_URL: cannot open the database")?,
         };
         if self.migrate {
-            store.migrate().await?;
+            store
+                .migrate()
+                .await
+                .context("DATABASE_URL: cannot apply the migrations")?;
         }
         // Install the metrics recorder now, so that nothing before the first
         // scrape goes uncounted.

@@ -101,6 +101,15 @@ impl Mailer {
             .map_err(|e| anyhow::anyhow!("MAIL_FROM: {e}"))?;
         let notify = Arc::new(Notify::new());
         let outbox = config.smtp.is_none();
+        if outbox {
+            // Fail at start-up, not at the first mail, if the outbox is unusable.
+            std::fs::create_dir_all(&config.mail_outbox_dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "MAIL_OUTBOX_DIR: cannot create {}: {e}",
+                    config.mail_outbox_dir.display()
+                )
+            })?;
+        }
         if outbox && config.production {
             tracing::warn!(
                 dir = %config.mail_outbox_dir.display(),
