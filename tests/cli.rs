@@ -306,18 +306,22 @@ fn sigkill_loses_no_acknowledged_write_and_no_queued_mail() {
         })
         .collect();
 
+    // Let the worker fail each delivery once (the refused connection is
+    // instant), so the mail waits in the queue rather than in a claim; then
     // SIGKILL: no drain, no clean close.
+    std::thread::sleep(Duration::from_secs(1));
     child.kill().unwrap();
     child.wait().unwrap();
 
     // Restarted with the outbox instead of SMTP: every acknowledged account
-    // and session is there, and every queued mail is delivered.
+    // and session is there, and every queued mail is delivered (a message
+    // the killed process had just claimed waits out its 60 s reservation).
     let (child, addr) = start(dir.path(), &[]);
     for token in &tokens {
         assert_eq!(me_status(&addr, token), "200");
     }
     let outbox = dir.path().join("data/outbox");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(90);
     let missing = loop {
         let delivered: String = std::fs::read_dir(&outbox)
             .map(|entries| {

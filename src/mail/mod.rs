@@ -67,7 +67,9 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<lettre::Mess
 
 /// Attempts before a message is set aside (about a day of backoff).
 pub const MAX_ATTEMPTS: i64 = 12;
-/// How long a claimed message is reserved for one worker.
+/// How long a claimed message is reserved for one worker: well over the
+/// time one SMTP delivery may take. A message claimed by a process that is
+/// then killed waits this long before another worker takes it.
 const CLAIM_SECS: i64 = 60;
 
 /// Seconds to wait before attempt `attempts + 1`: 5 s doubling, at most an hour.
@@ -145,14 +147,17 @@ async fn worker(
     }
 }
 
-/// Claims and sends what is due; returns how many were attempted.
+/// Claims and sends the next due message; returns how many were attempted.
+/// One at a time, so that a claim never outlives its reservation while
+/// earlier messages of a batch are still being sent (another instance would
+/// then send it again).
 async fn deliver_due(
     store: &Store,
     transport: &dyn MailTransport,
     from: &Mailbox,
 ) -> crate::error::Result<usize> {
     let now = now_unix();
-    let batch = store.claim_due_mail(now, now + CLAIM_SECS, 10).await?;
+    let batch = store.claim_due_mail(now, now + CLAIM_SECS, 1).await?;
     for queued in &batch {
         let outcome = match build_message(from, &queued.mail) {
             Ok(message) => transport.send(&message, &queued.mail).await,
