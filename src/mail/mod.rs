@@ -65,7 +65,7 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<lettre::Mess
         .map_err(|e| format!("cannot build message: {e}"))
 }
 
-/// Attempts before a message is set aside (about a day of backoff).
+/// Attempts before a message is set aside (about 2½ hours of backoff).
 pub const MAX_ATTEMPTS: i64 = 12;
 /// How long a claimed message is reserved for one worker: well over the
 /// time one SMTP delivery may take. A message claimed by a process that is
