@@ -65,7 +65,10 @@ async fn embedded(backend: Backend) -> TestApp {
     TestApp::spawn_embedded(
         TestDb::create(backend).await,
         &[],
-        vec![UserField::string("phone", 20)],
+        vec![
+            UserField::string("phone", 20),
+            UserField::string("team", 40),
+        ],
         app_routes(),
     )
     .await
@@ -285,5 +288,33 @@ both_backends!(
                 profile.expect_ok(StatusCode::OK)["phone"],
                 "+41 78 111 11 11"
             );
+        }
+);
+
+both_backends!(
+    concurrent_updates_of_different_fields_both_survive,
+    backend
+        | backend
+        | async move {
+            let app = embedded(backend).await;
+            let user = app.register("dee@example.com", PASSWORD).await;
+            for round in 0..10 {
+                let phone = format!("+41 79 000 00 {round:02}");
+                let team = format!("team {round}");
+                let (phone_body, team_body) = (json!({ "phone": phone }), json!({ "team": team }));
+                let (a, b) = tokio::join!(
+                    app.auth_patch_json("/me", &user.access, &phone_body),
+                    app.auth_patch_json("/me", &user.access, &team_body),
+                );
+                a.expect_ok(StatusCode::OK);
+                b.expect_ok(StatusCode::OK);
+                let me = app.me(&user.access).await;
+                let me = me.expect_ok(StatusCode::OK);
+                assert_eq!(
+                    (me["phone"].as_str(), me["team"].as_str()),
+                    (Some(phone.as_str()), Some(team.as_str())),
+                    "round {round}: one update was lost: {me}"
+                );
+            }
         }
 );

@@ -484,11 +484,6 @@ pub async fn update_me(
         .map_err(|e| errors.extend(e))
         .ok();
     check(errors)?;
-    let extra = extra.filter(|e| !e.is_empty()).map(|mut e| {
-        let mut merged = user.extra.clone();
-        merged.append(&mut e);
-        merged
-    });
     let updated = state
         .store
         .update_profile(

@@ -299,7 +299,9 @@ impl Store {
         Ok(())
     }
 
-    /// Updates the name and application fields; returns the user.
+    /// Updates the name and merges `extra` into the application fields, in
+    /// one transaction (the stored fields are read under the write lock, so
+    /// concurrent updates of different fields both survive); returns the user.
     pub async fn update_profile(
         &self,
         user_id: i64,
@@ -316,13 +318,30 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        if let Some(extra) = extra {
-            sqlx::query("UPDATE users SET extra = $1, updated_at = $2 WHERE id = $3")
-                .bind(serde_json::Value::Object(extra.clone()).to_string())
-                .bind(now)
+        if let Some(extra) = extra.filter(|e| !e.is_empty()) {
+            let lock = match self.backend {
+                Backend::Sqlite => "",
+                Backend::Postgres => " FOR UPDATE",
+            };
+            let sql = format!("SELECT extra FROM users WHERE id = $1{lock}");
+            let stored = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(user_id)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+            if let Some(stored) = stored {
+                let mut merged = match serde_json::from_str(&stored.try_get::<String, _>("extra")?)
+                {
+                    Ok(serde_json::Value::Object(map)) => map,
+                    _ => serde_json::Map::new(),
+                };
+                merged.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+                sqlx::query("UPDATE users SET extra = $1, updated_at = $2 WHERE id = $3")
+                    .bind(serde_json::Value::Object(merged).to_string())
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         let row = sqlx::query(concat!(
             "SELECT ",
