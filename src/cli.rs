@@ -32,6 +32,9 @@ pub enum Command {
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a mail delivery in progress may take to finish at shutdown.
+const MAIL_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Exit status for bad configuration.
 const EXIT_CONFIG: u8 = 2;
 
@@ -113,7 +116,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if !crate::http::server::serve(listener, app, shutdown, DRAIN_TIMEOUT).await {
         tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
     }
-    auth.state().store.close().await;
+    let state = auth.state();
+    if !state.mailer.shutdown(MAIL_DRAIN_TIMEOUT).await {
+        tracing::warn!("a mail delivery was still running; it is retried after the next start");
+    }
+    state.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

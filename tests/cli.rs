@@ -21,6 +21,15 @@ fn command(dir: &Path) -> Command {
 /// Starts `serve` on a free port; returns the child and the bound address
 /// read from the ready line.
 fn start(dir: &Path, envs: &[(&str, &str)]) -> (Child, String) {
+    let (child, addr, _log) = start_logged(dir, envs);
+    (child, addr)
+}
+
+/// Like [`start`], also returning the server's later log lines.
+fn start_logged(
+    dir: &Path,
+    envs: &[(&str, &str)],
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = command(dir)
         .arg("serve")
         .env("PORT", "0")
@@ -42,7 +51,7 @@ fn start(dir: &Path, envs: &[(&str, &str)]) -> (Child, String) {
             && let Some(rest) = line.split("listening on ").nth(1)
         {
             let addr = rest.split('"').next().unwrap_or_default().to_string();
-            return (child, addr);
+            return (child, addr, rx);
         }
     }
     let _ = child.kill();
@@ -343,4 +352,62 @@ fn sigkill_loses_no_acknowledged_write_and_no_queued_mail() {
     };
     assert!(missing.is_empty(), "mail lost for {missing:?}");
     assert_eq!(terminate(child).code(), Some(0));
+}
+
+#[test]
+fn sigterm_lets_a_mail_delivery_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("received");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A real SMTP server that takes 2 s to accept each message.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mail_support/smtp_sink.py");
+    let mut smtp = Command::new("python3")
+        .arg(&script)
+        .args(["127.0.0.1", &port.to_string()])
+        .arg(&maildir)
+        .arg("2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with aiosmtpd");
+    let mut ready = String::new();
+    BufReader::new(smtp.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready", "the SMTP server did not start");
+
+    let port = port.to_string();
+    let (child, addr, log) = start_logged(
+        dir.path(),
+        &[
+            ("SMTP_HOST", "127.0.0.1"),
+            ("SMTP_PORT", &port),
+            ("SMTP_TLS", "none"),
+        ],
+    );
+    assert_eq!(register(&addr, "flight@example.com")["success"], true);
+    // The verification mail is now being sent; stop the server meanwhile.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(terminate(child).code(), Some(0));
+
+    let lines: Vec<String> = log.try_iter().collect();
+    assert!(
+        lines.iter().any(|l| l.contains("mail sent over SMTP")),
+        "the delivery in flight was cut off by the shutdown:\n{}",
+        lines.join("\n")
+    );
+    let received: Vec<String> = std::fs::read_dir(&maildir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].contains("flight@example.com"));
+    drop(smtp.stdin.take());
+    let _ = smtp.wait();
 }

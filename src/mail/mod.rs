@@ -11,11 +11,13 @@ pub use templates::{
 };
 pub use transport::{MailTransport, OutboxTransport, SmtpTransport, transport_for};
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -78,11 +80,14 @@ pub fn backoff_secs(attempts: i64) -> i64 {
     (5i64 << exp.min(10)).min(3600)
 }
 
-/// The mail queue's front: wakes the delivery worker after an enqueue.
+/// The mail queue's front: wakes the delivery worker after an enqueue, and
+/// stops it at shutdown.
 #[derive(Clone)]
 pub struct Mailer {
     notify: Arc<Notify>,
     outbox: bool,
+    stopping: Arc<AtomicBool>,
+    worker: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -118,13 +123,42 @@ impl Mailer {
                 "SMTP_HOST is not set: mail is written to the outbox directory, not delivered"
             );
         }
-        tokio::spawn(worker(store, transport, from, notify.clone()));
-        Ok(Self { notify, outbox })
+        let stopping = Arc::new(AtomicBool::new(false));
+        let handle = tokio::spawn(worker(
+            store,
+            transport,
+            from,
+            notify.clone(),
+            stopping.clone(),
+        ));
+        Ok(Self {
+            notify,
+            outbox,
+            stopping,
+            worker: Arc::new(Mutex::new(Some(handle))),
+        })
     }
 
     /// Tells the worker that mail is waiting.
     pub fn wake(&self) {
         self.notify.notify_one();
+    }
+
+    /// Stops the worker after the delivery it is making, if any, waiting at
+    /// most `patience`; `false` if it was still sending then (that message
+    /// is retried once its claim runs out). Mail still queued stays queued
+    /// for the next start. Call it before closing the store.
+    pub async fn shutdown(&self, patience: Duration) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+        let handle = match self.worker.lock() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        match handle {
+            Some(handle) => tokio::time::timeout(patience, handle).await.is_ok(),
+            None => true,
+        }
     }
 }
 
@@ -133,8 +167,9 @@ async fn worker(
     transport: Arc<dyn MailTransport>,
     from: Mailbox,
     notify: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
 ) {
-    loop {
+    while !stopping.load(Ordering::SeqCst) {
         match deliver_due(&store, transport.as_ref(), &from).await {
             Ok(0) => {}
             Ok(_) => continue,
