@@ -819,6 +819,13 @@ both_backends!(
     }
 );
 
+/// A CORS preflight for `POST /login/json` from `origin`.
+fn cors_preflight(app: &TestApp, origin: &str) -> reqwest::RequestBuilder {
+    app.request(Method::OPTIONS, "/login/json")
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+}
+
 both_backends!(
     cors_allows_the_configured_origins_only,
     vars[(
@@ -827,18 +834,12 @@ both_backends!(
     )],
     |app| async move {
         let preflight = |origin: &'static str| {
-            app.request(Method::OPTIONS, "/login/json")
-                .header("origin", origin)
-                .header("access-control-request-method", "POST")
-                .header(
-                    "access-control-request-headers",
-                    "content-type,authorization",
-                )
+            cors_preflight(&app, origin).header(
+                "access-control-request-headers",
+                "content-type,authorization",
+            )
         };
-        // (send_unchecked: preflights lack X-Request-Id, see the test below.)
-        let reply = app
-            .send_unchecked(preflight("https://app.example.com"))
-            .await;
+        let reply = app.send(preflight("https://app.example.com")).await;
         assert!(reply.status.is_success(), "{}", reply.status);
         assert_eq!(
             reply.header("access-control-allow-origin"),
@@ -884,9 +885,7 @@ both_backends!(
     |app| async move {
         let reply = app
             .send(
-                app.request(Method::OPTIONS, "/login/json")
-                    .header("origin", "https://app.example.com")
-                    .header("access-control-request-method", "POST")
+                cors_preflight(&app, "https://app.example.com")
                     .header("x-request-id", "preflight-1"),
             )
             .await;
@@ -923,11 +922,7 @@ both_backends!(
     vars[("CORS_ORIGINS", "*")],
     |app| async move {
         let reply = app
-            .send(
-                app.request(Method::OPTIONS, "/login/json")
-                    .header("origin", "https://anywhere.example.net")
-                    .header("access-control-request-method", "POST"),
-            )
+            .send(cors_preflight(&app, "https://anywhere.example.net"))
             .await;
         assert!(reply.status.is_success(), "{}", reply.status);
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
