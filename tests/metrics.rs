@@ -64,3 +64,34 @@ both_backends!(invented_methods_do_not_grow_the_metrics, |app| async move {
         .sum();
     assert!(other >= 3.0, "{other} requests counted as OTHER");
 });
+
+both_backends!(
+    undelivered_mail_shows_in_the_pending_gauge,
+    vars[
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", "9"),
+        ("SMTP_TLS", "none"),
+    ],
+    |app| async move {
+        let _turn = TURN.lock().await;
+        // The SMTP server is down: the verification mail waits in the queue.
+        app.register(&common::unique_email("pending"), common::PASSWORD)
+            .await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let metrics = app.get_root("/metrics").await.text();
+            let pending = metrics
+                .lines()
+                .find(|l| l.starts_with("portcullis_mail_pending "))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+            if pending.is_some_and(|n| n >= 1.0) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no pending mail reported: {pending:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+);

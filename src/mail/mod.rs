@@ -175,6 +175,11 @@ async fn worker(
             Ok(_) => continue,
             Err(e) => tracing::warn!(error = %e, "mail queue unavailable"),
         }
+        // Idle now: report the backlog (messages waiting for a retry, or set
+        // aside after the last attempt) for alerting.
+        if let Ok(pending) = store.pending_mail_count().await {
+            metrics::gauge!("portcullis_mail_pending").set(pending as f64);
+        }
         tokio::select! {
             () = notify.notified() => {}
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
