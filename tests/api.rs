@@ -929,3 +929,23 @@ both_backends!(
         assert_eq!(reply.header("access-control-allow-credentials"), None);
     }
 );
+
+both_backends!(account_data_is_never_cached, |app| async move {
+    let user = app.register(&unique_email("cache"), PASSWORD).await;
+    let me = app.me(&user.access).await;
+    me.expect_ok(StatusCode::OK);
+    assert_eq!(me.header("cache-control"), Some("no-store"));
+    let sessions = app
+        .send(
+            app.request(Method::GET, "/sessions")
+                .bearer_auth(&user.access),
+        )
+        .await;
+    assert_eq!(sessions.header("cache-control"), Some("no-store"));
+    let refused = app.get("/me").await;
+    refused.expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
+    // Public keys may be cached.
+    let jwks = app.get_root("/.well-known/jwks.json").await;
+    assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
+});

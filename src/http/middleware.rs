@@ -135,10 +135,27 @@ fn metric_method(method: &Method) -> &'static str {
     }
 }
 
+/// What every answer of Portcullis's own routes gets (an application's
+/// routes answer as the application decides): framework rejections in the
+/// envelope, and `Cache-Control: no-store` on JSON that says nothing else,
+/// since it carries accounts, sessions and tokens that no cache should keep.
+pub(super) async fn portcullis_defaults(response: Response) -> Response {
+    let mut response = envelope_guard(response);
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
 /// Replaces a plain-text or empty error body (from axum's own rejections)
-/// with the envelope of the matching error. Layered on Portcullis's own
-/// routes only: an application's routes answer as the application decides.
-pub(super) async fn envelope_guard(response: Response) -> Response {
+/// with the envelope of the matching error.
+fn envelope_guard(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

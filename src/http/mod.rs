@@ -241,7 +241,9 @@ impl Portcullis {
                 &self.state.config.route_prefix,
             )))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
-            .layer(axum::middleware::map_response(middleware::envelope_guard));
+            .layer(axum::middleware::map_response(
+                middleware::portcullis_defaults,
+            ));
         let router = portcullis_routes
             .merge(routes)
             .fallback(|| async { Error::NotFound })
