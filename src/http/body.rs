@@ -93,15 +93,11 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> 
 
 /// Parses form bytes into `T`.
 pub(crate) fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(bytes));
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         Error::Validation(vec![field_error(&path, e.inner())])
     })
-}
-
-fn form_urlencoded_parse(bytes: &[u8]) -> form_urlencoded::Parse<'_> {
-    form_urlencoded::parse(bytes)
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
