@@ -44,5 +44,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     };
     portcullis::http::server::serve(listener, app, ctrl_c, Duration::from_secs(10)).await;
+    // Let a mail delivery in progress finish, then close the database.
+    auth.shutdown(Duration::from_secs(10)).await;
     Ok(())
 }

@@ -116,11 +116,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if !crate::http::server::serve(listener, app, shutdown, DRAIN_TIMEOUT).await {
         tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
     }
-    let state = auth.state();
-    if !state.mailer.shutdown(MAIL_DRAIN_TIMEOUT).await {
+    if !auth.shutdown(MAIL_DRAIN_TIMEOUT).await {
         tracing::warn!("a mail delivery was still running; it is retried after the next start");
     }
-    state.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

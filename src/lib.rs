@@ -22,6 +22,7 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
 //! let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
 //! portcullis::http::server::serve(listener, app, shutdown, std::time::Duration::from_secs(10)).await;
+//! auth.shutdown(std::time::Duration::from_secs(10)).await; // finish a mail in flight, close the database
 //! # Ok(()) }
 //! ```
 //!

@@ -167,6 +167,16 @@ impl Portcullis {
         Self::builder(Config::from_env()?).build().await
     }
 
+    /// Stops cleanly once the server has stopped: lets a mail delivery in
+    /// progress finish (at most `patience`), then closes the database.
+    /// Returns `false` if a delivery was still running (that message is
+    /// sent again after the next start). Queued mail stays queued.
+    pub async fn shutdown(&self, patience: std::time::Duration) -> bool {
+        let finished = self.state.mailer.shutdown(patience).await;
+        self.state.store.close().await;
+        finished
+    }
+
     /// The shared state, for `with_state` and the extractors.
     pub fn state(&self) -> AppState {
         self.state.clone()
