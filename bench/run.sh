@@ -18,19 +18,27 @@ command -v wrk >/dev/null || { echo "bench: wrk is required (apt-get install wrk
 cargo build --release --quiet --bin portcullis --example hello
 target_dir=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+pg=0
+cleanup() {
+    kill $(jobs -p) 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+    if [ $pg = 1 ]; then
+        PGOPTIONS='-c client_min_messages=warning' psql "$PG_URL/postgres" -qc 'DROP DATABASE IF EXISTS portcullis_bench WITH (FORCE)' >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
 
 PORT=18001 "$target_dir"/release/examples/hello &
 (cd "$work" && SECRET_KEY=$(printf 'b%.0s' {1..48}) PORT=18002 RATE_LIMIT_ENABLED=false \
-    LOG_FORMAT=json RUST_LOG=warn "$target_dir/release/portcullis" serve) &
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-pg=0
+    LOG_FORMAT=json RUST_LOG=warn exec "$target_dir/release/portcullis" serve) &
 if [ "${PG:-1}" != 0 ] && command -v psql >/dev/null && psql "$PG_URL/postgres" -qAtc 'select 1' >/dev/null 2>&1; then
     pg=1
     PGOPTIONS='-c client_min_messages=warning' psql "$PG_URL/postgres" -qc 'DROP DATABASE IF EXISTS portcullis_bench' -c 'CREATE DATABASE portcullis_bench' >/dev/null
     (cd "$work" && SECRET_KEY=$(printf 'b%.0s' {1..48}) PORT=18003 RATE_LIMIT_ENABLED=false \
         DATABASE_URL="$PG_URL/portcullis_bench" LOG_FORMAT=json RUST_LOG=warn \
-        "$target_dir/release/portcullis" serve) &
+        exec "$target_dir/release/portcullis" serve) &
 fi
 ports="18001 18002"; [ $pg = 1 ] && ports="$ports 18003"
 for port in $ports; do
