@@ -643,9 +643,7 @@ impl Config {
 
 /// A new random secret: 48 random bytes, base64url (64 characters).
 pub fn generate_secret() -> String {
-    use base64::Engine;
-    let bytes: [u8; 48] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    crate::random::signing_secret()
 }
 
 /// Reads `DIR/secret.key`, creating it (mode 0600) with a new secret if absent.

@@ -5,7 +5,9 @@
 use serde_json::Value;
 
 use crate::error::FieldError;
-use crate::store::ExtraFields;
+
+/// The values of application-defined user fields, stored as a JSON object.
+pub type ExtraFields = serde_json::Map<String, serde_json::Value>;
 
 /// The kind of value a field holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

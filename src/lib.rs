@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -40,6 +41,7 @@ pub mod fields;
 pub mod http;
 pub mod mail;
 pub mod password;
+pub mod random;
 pub mod store;
 pub mod telemetry;
 pub mod token;

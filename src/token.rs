@@ -12,8 +12,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, erro
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::clock::now_unix;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::random::random_id;
 
 /// Whether a token grants access or renews a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,19 +97,6 @@ impl std::fmt::Debug for TokenService {
 pub fn key_id(secret: &str) -> String {
     let digest = Sha256::digest(format!("portcullis-kid:{secret}").as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
-}
-
-/// A new random identifier with 128 bits of entropy, base64url.
-pub fn random_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Seconds since the Unix epoch.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl TokenService {

@@ -9,27 +9,21 @@ use serde::Deserialize;
 use super::AppState;
 use super::body::JsonBody;
 use super::response::{Envelope, Message, UserView};
+use crate::clock::now_unix;
 use crate::domain::EmailAddress;
+use crate::domain::SecurityEvent;
 use crate::error::{Error, Result};
 use crate::mail::{reset_mail, verification_mail};
 use crate::password::NewPassword;
 use crate::store::{ClientInfo, TokenPurpose, User};
-use crate::token::now_unix;
 
 /// Longest token accepted from a client before it is even looked up.
 const MAX_TOKEN_LEN: usize = 256;
 
-/// A new one-time token: 256 random bits, base64url.
-pub fn new_one_time_token() -> String {
-    use base64::Engine;
-    let bytes: [u8; 32] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// Issues a one-time token of `purpose` for `user` (a new reset token voids
 /// older ones) and queues the mail that carries its link.
 async fn send_link(state: &AppState, user: &User, purpose: TokenPurpose) -> Result<()> {
-    let token = new_one_time_token();
+    let token = crate::random::one_time_token();
     let config = &state.config;
     let (ttl, mail) = match purpose {
         TokenPurpose::Verify => {
@@ -111,7 +105,7 @@ pub(crate) async fn complete_reset(
     metrics::counter!("portcullis_revocations_total", "reason" => "password_reset").increment(1);
     state
         .store
-        .record_event(Some(user_id), "password_reset", client)
+        .record_event(Some(user_id), SecurityEvent::PasswordReset, client)
         .await?;
     Ok(())
 }
@@ -132,7 +126,7 @@ pub(crate) async fn complete_verification(
         .ok_or(Error::InvalidVerificationToken)?;
     state
         .store
-        .record_event(Some(user_id), "email_verified", client)
+        .record_event(Some(user_id), SecurityEvent::EmailVerified, client)
         .await?;
     let record = state
         .store
@@ -167,7 +161,11 @@ pub async fn forgot_password(
         send_link(&job_state, &record.user, TokenPurpose::Reset).await?;
         job_state
             .store
-            .record_event(Some(record.user.id), "password_reset_requested", &client)
+            .record_event(
+                Some(record.user.id),
+                SecurityEvent::PasswordResetRequested,
+                &client,
+            )
             .await
     });
     Ok(Envelope::ok(Message {

@@ -16,12 +16,15 @@ use super::body::{
 };
 use super::extract::{ActiveUser, AuthSession};
 use super::response::{Envelope, Message, SessionView, TokenPair, UserView, no_store};
+use crate::clock::now_unix;
+use crate::domain::SecurityEvent;
 use crate::domain::{DisplayName, EmailAddress};
 use crate::error::{Error, FieldError, Result};
 use crate::mail::already_registered_mail;
 use crate::password::NewPassword;
+use crate::random::random_id;
 use crate::store::{ClientInfo, CreateUserError, NewUser, RefreshOutcome, User};
-use crate::token::{TokenType, now_unix, random_id};
+use crate::token::TokenType;
 
 // ---- shared steps -----------------------------------------------------------
 
@@ -82,7 +85,7 @@ async fn login(
             .increment(1);
         state
             .store
-            .record_event(known_id, "login_failed", client)
+            .record_event(known_id, SecurityEvent::LoginFailed, client)
             .await?;
         return Err(Error::InvalidCredentials);
     };
@@ -106,7 +109,7 @@ async fn login(
     metrics::counter!("portcullis_logins_total", "outcome" => "success").increment(1);
     state
         .store
-        .record_event(Some(user.id), "login_succeeded", client)
+        .record_event(Some(user.id), SecurityEvent::LoginSucceeded, client)
         .await?;
     Ok(pair)
 }
@@ -149,7 +152,7 @@ async fn refresh_pair(
                 .increment(1);
             state
                 .store
-                .record_event(Some(user_id), "refresh_reuse_detected", client)
+                .record_event(Some(user_id), SecurityEvent::RefreshReuseDetected, client)
                 .await?;
             return Err(Error::TokenRevoked);
         }
@@ -240,7 +243,7 @@ pub async fn register(
             Ok(user) => {
                 state
                     .store
-                    .record_event(Some(user.id), "user_created", &client)
+                    .record_event(Some(user.id), SecurityEvent::UserCreated, &client)
                     .await?;
                 send_verification(&state, &user).await?;
                 user
@@ -276,7 +279,7 @@ pub async fn register(
     let user = state.store.create_user(&new_user(&hash)).await?;
     state
         .store
-        .record_event(Some(user.id), "user_created", &client)
+        .record_event(Some(user.id), SecurityEvent::UserCreated, &client)
         .await?;
     send_verification(&state, &user).await?;
     let pair = open_session(&state, &user, &client).await?;
@@ -544,7 +547,7 @@ pub async fn change_password(
     metrics::counter!("portcullis_revocations_total", "reason" => "password_changed").increment(1);
     state
         .store
-        .record_event(Some(user.id), "password_changed", &client)
+        .record_event(Some(user.id), SecurityEvent::PasswordChanged, &client)
         .await?;
     Ok(Envelope::ok(Message {
         message: "Password changed successfully",
@@ -581,7 +584,7 @@ pub async fn logout(
     metrics::counter!("portcullis_revocations_total", "reason" => "logout").increment(1);
     state
         .store
-        .record_event(Some(user_id), "logout", &client)
+        .record_event(Some(user_id), SecurityEvent::Logout, &client)
         .await?;
     Ok(Envelope::ok(Message {
         message: if all {
@@ -627,7 +630,7 @@ pub async fn delete_session(
     metrics::counter!("portcullis_revocations_total", "reason" => "session_deleted").increment(1);
     state
         .store
-        .record_event(Some(session.user.id), "logout", &client)
+        .record_event(Some(session.user.id), SecurityEvent::Logout, &client)
         .await?;
     Ok(Envelope::ok(Message {
         message: "Session revoked",

@@ -13,9 +13,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::AppState;
+use crate::clock::now_unix;
 use crate::error::{Error, Result};
 use crate::store::{ClientInfo, SessionLookup, User};
-use crate::token::{Claims, TokenType, now_unix};
+use crate::token::{Claims, TokenType};
 
 /// How stale `last_used_at` may get before a request refreshes it.
 const TOUCH_INTERVAL_SECS: i64 = 60;

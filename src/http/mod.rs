@@ -272,7 +272,7 @@ async fn purge_periodically(store: Store) {
     let mut every = tokio::time::interval(PURGE_INTERVAL);
     loop {
         every.tick().await;
-        match store.purge_expired(crate::token::now_unix()).await {
+        match store.purge_expired(crate::clock::now_unix()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "expired sessions and tokens deleted"),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),

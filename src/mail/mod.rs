@@ -20,34 +20,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+pub use crate::domain::{OutgoingMail, QueuedMail};
+
+use crate::clock::now_unix;
 use crate::store::Store;
-use crate::token::now_unix;
-
-/// A message to send, as the queue keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMail {
-    /// Recipient address.
-    pub to: String,
-    /// Subject line.
-    pub subject: String,
-    /// Plain-text part.
-    pub text: String,
-    /// HTML part.
-    pub html: String,
-    /// The action link it carries (logged in outbox mode only).
-    pub link: Option<String>,
-}
-
-/// A queued message claimed for delivery.
-#[derive(Debug, Clone)]
-pub struct QueuedMail {
-    /// Queue row id.
-    pub id: i64,
-    /// Attempts so far, this one included.
-    pub attempts: i64,
-    /// The message.
-    pub mail: OutgoingMail,
-}
 
 /// Builds the RFC 5322 message with a plain-text and an HTML part.
 pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<lettre::Message, String> {

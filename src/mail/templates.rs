@@ -1,6 +1,6 @@
 //! The messages Portcullis sends, each with a plain-text and an HTML part.
 
-use super::OutgoingMail;
+use crate::domain::OutgoingMail;
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {

@@ -76,7 +76,7 @@ impl MailTransport for OutboxTransport {
             let name = format!(
                 "{}-{}.eml",
                 time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
-                crate::token::random_id()
+                crate::random::random_id()
             );
             let path = self.dir.join(name);
             let tmp = path.with_extension("eml.tmp");

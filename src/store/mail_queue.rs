@@ -3,9 +3,9 @@
 use sqlx::Row;
 
 use super::Store;
+use crate::clock::now_unix;
+use crate::domain::{OutgoingMail, QueuedMail};
 use crate::error::Result;
-use crate::mail::{OutgoingMail, QueuedMail};
-use crate::token::now_unix;
 
 pub(super) async fn insert_mail(
     conn: &mut sqlx::AnyConnection,

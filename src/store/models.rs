@@ -4,8 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-/// Application-defined user fields (SPEC §8), stored as a JSON object.
-pub type ExtraFields = serde_json::Map<String, serde_json::Value>;
+use crate::fields::ExtraFields;
 
 /// A user as every response shows it (SPEC §4): never the password hash.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,15 +88,6 @@ pub struct NewUser<'a> {
     pub extra: &'a ExtraFields,
     /// Creation time to keep (imports); `None` for now.
     pub created_at: Option<i64>,
-}
-
-/// Who is calling: recorded with sessions and security events.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// Peer IP address.
-    pub ip: Option<String>,
-    /// `User-Agent` header, truncated.
-    pub user_agent: Option<String>,
 }
 
 /// An open session as `GET /sessions` lists it.

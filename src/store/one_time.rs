@@ -3,10 +3,11 @@
 
 use sqlx::Row;
 
-use super::{Store, hash_secret, revoke_user_sessions, void_reset_tokens};
+use super::sessions::revoke_user_sessions;
+use super::{Store, WriteTx, hash_secret};
+use crate::clock::now_unix;
+use crate::domain::OutgoingMail;
 use crate::error::Result;
-use crate::mail::OutgoingMail;
-use crate::token::now_unix;
 
 /// What a one-time token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +19,8 @@ pub enum TokenPurpose {
 }
 
 impl TokenPurpose {
-    fn as_str(self) -> &'static str {
+    /// The name stored in the `purpose` column.
+    pub fn as_str(self) -> &'static str {
         match self {
             TokenPurpose::Reset => "reset",
             TokenPurpose::Verify => "verify",
@@ -82,11 +84,12 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE one_time_tokens SET used_at = $1 \
-             WHERE token_hash = $2 AND purpose = 'verify' AND used_at IS NULL AND expires_at > $1 \
+             WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 \
              RETURNING user_id",
         )
         .bind(now)
         .bind(hash_secret(token))
+        .bind(TokenPurpose::Verify.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -110,11 +113,12 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let spent = sqlx::query(
             "UPDATE one_time_tokens SET used_at = $1 \
-             WHERE token_hash = $2 AND user_id = $3 AND purpose = 'reset' AND used_at IS NULL AND expires_at > $1",
+             WHERE token_hash = $2 AND user_id = $3 AND purpose = $4 AND used_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .bind(hash_secret(token))
         .bind(user_id)
+        .bind(TokenPurpose::Reset.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -134,4 +138,17 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// Marks every outstanding reset token of `user_id` used.
+pub(super) async fn void_reset_tokens(tx: &mut WriteTx, user_id: i64, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE one_time_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(TokenPurpose::Reset.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

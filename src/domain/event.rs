@@ -1,0 +1,83 @@
+//! The security events Portcullis records (SPEC §6), one name each.
+
+use std::fmt;
+
+/// Something that happened to an account, kept in `security_events` with
+/// the caller's IP and user agent. The stored name is [`SecurityEvent::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecurityEvent {
+    /// An account was registered.
+    UserCreated,
+    /// A login succeeded and opened a session.
+    LoginSucceeded,
+    /// A login was refused for a wrong e-mail or password.
+    LoginFailed,
+    /// One session, or all of them, were closed by their owner.
+    Logout,
+    /// The owner changed their password.
+    PasswordChanged,
+    /// Someone asked for a reset link for a registered address.
+    PasswordResetRequested,
+    /// A reset link was used to set a new password.
+    PasswordReset,
+    /// The e-mail address was confirmed.
+    EmailVerified,
+    /// A spent refresh token came back: the session was revoked.
+    RefreshReuseDetected,
+}
+
+impl SecurityEvent {
+    /// Every kind, in declaration order.
+    pub const ALL: [SecurityEvent; 9] = [
+        Self::UserCreated,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::Logout,
+        Self::PasswordChanged,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::EmailVerified,
+        Self::RefreshReuseDetected,
+    ];
+
+    /// The name stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserCreated => "user_created",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::Logout => "logout",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::EmailVerified => "email_verified",
+            Self::RefreshReuseDetected => "refresh_reuse_detected",
+        }
+    }
+
+    /// The kind stored as `name`, if it is one of ours.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for SecurityEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in SecurityEvent::ALL {
+            assert!(seen.insert(kind.as_str()), "{kind} named twice");
+            assert_eq!(SecurityEvent::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(SecurityEvent::from_name("nope"), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! The vocabulary every layer shares, with no dependency on any of them:
+//! input types that parse rather than validate (an [`EmailAddress`] or a
+//! [`DisplayName`] that exists satisfies SPEC §4), who is calling
+//! ([`ClientInfo`]), what is recorded ([`SecurityEvent`]) and what is mailed
+//! ([`OutgoingMail`]). The store, the mailer, the flows and the HTTP layer all
+//! import from here; this module imports none of them.
+
+mod client;
+mod email;
+mod event;
+mod message;
+mod name;
+
+pub use client::ClientInfo;
+pub use email::{EmailAddress, MAX_EMAIL_CHARS, is_invisible_format};
+pub use event::SecurityEvent;
+pub use message::{OutgoingMail, QueuedMail};
+pub use name::{DisplayName, MAX_NAME_CHARS};

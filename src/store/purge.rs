@@ -1,0 +1,29 @@
+//! Housekeeping: deleting rows that can no longer matter.
+
+use super::Store;
+use crate::error::Result;
+
+impl Store {
+    /// Deletes what can no longer matter: refresh tokens and sessions past
+    /// their expiry, one-time tokens past theirs, and delivered mail older
+    /// than a day. Returns how many rows went. Safe to run on any instance.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
+        let mut removed = 0;
+        for (sql, cutoff) in [
+            ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
+            ("DELETE FROM sessions WHERE expires_at < $1", now),
+            ("DELETE FROM one_time_tokens WHERE expires_at < $1", now),
+            (
+                "DELETE FROM mail_queue WHERE sent_at IS NOT NULL AND sent_at < $1",
+                now - 86_400,
+            ),
+        ] {
+            removed += sqlx::query(sql)
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+}

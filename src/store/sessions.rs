@@ -1,0 +1,230 @@
+//! Sessions (one per login) and the refresh tokens that renew them.
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::{RefreshOutcome, SessionInfo, SessionLookup, Store, UserRecord, WriteTx, hash_secret};
+use crate::clock::now_unix;
+use crate::domain::ClientInfo;
+use crate::error::{Error, Result};
+
+impl Store {
+    /// Opens a session for a login and records its first refresh token.
+    pub async fn create_session(
+        &self,
+        session_id: &str,
+        user_id: i64,
+        refresh_jti: &str,
+        refresh_expires_at: i64,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let now = now_unix();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
+             VALUES ($1, $2, $3, $3, $4, $5, $6)",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .bind(now)
+        .bind(refresh_expires_at)
+        .bind(client.ip.as_deref())
+        .bind(client.user_agent.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        insert_refresh_token(&mut tx, session_id, refresh_jti, now, refresh_expires_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The session `session_id` with its user, for checking an access token.
+    pub async fn lookup_session(&self, session_id: &str) -> Result<SessionLookup> {
+        let row = sqlx::query(
+            "SELECT s.revoked_at, s.last_used_at, u.id, u.email, u.name, u.password_hash, u.is_active, \
+                    u.is_verified, u.is_superuser, u.extra, u.created_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(SessionLookup::Missing);
+        };
+        let revoked: Option<i64> = row.try_get("revoked_at")?;
+        if revoked.is_some() {
+            return Ok(SessionLookup::Revoked);
+        }
+        let last_used_at: i64 = row.try_get("last_used_at")?;
+        Ok(SessionLookup::Active {
+            user: UserRecord::from_row(&row)?.user,
+            last_used_at,
+        })
+    }
+
+    /// Records that the session was used now.
+    pub async fn touch_session(&self, session_id: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
+            .bind(now_unix())
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Spends refresh token `jti` of session `session_id` and records
+    /// `new_jti` in its place (SPEC §5), deciding between rotation, the grace
+    /// window and reuse (theft) in one transaction.
+    pub async fn rotate_refresh_token(
+        &self,
+        session_id: &str,
+        jti: &str,
+        new_jti: &str,
+        new_expires_at: i64,
+        grace: Duration,
+    ) -> Result<RefreshOutcome> {
+        let now = now_unix();
+        let jti_hash = hash_secret(jti);
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT s.revoked_at, u.id, u.email, u.name, u.password_hash, u.is_active, u.is_verified, \
+                    u.is_superuser, u.extra, u.created_at \
+             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
+             WHERE r.jti_hash = $1 AND r.session_id = $2",
+        )
+        .bind(&jti_hash)
+        .bind(session_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+            return Ok(RefreshOutcome::Revoked);
+        }
+        let user = UserRecord::from_row(&row)?.user;
+        let spent_now = sqlx::query(
+            "UPDATE refresh_tokens SET spent_at = $1 WHERE jti_hash = $2 AND spent_at IS NULL",
+        )
+        .bind(now)
+        .bind(&jti_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let outcome = if spent_now {
+            RefreshOutcome::Rotated(user)
+        } else {
+            let spent_at: Option<i64> =
+                sqlx::query("SELECT spent_at FROM refresh_tokens WHERE jti_hash = $1")
+                    .bind(&jti_hash)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("spent_at")?;
+            let within_grace =
+                !grace.is_zero() && spent_at.is_some_and(|at| now - at <= grace.as_secs() as i64);
+            if !within_grace {
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                return Ok(RefreshOutcome::Reused { user_id: user.id });
+            }
+            RefreshOutcome::Grace(user)
+        };
+        insert_refresh_token(&mut tx, session_id, new_jti, now, new_expires_at).await?;
+        sqlx::query("UPDATE sessions SET last_used_at = $1, expires_at = $2 WHERE id = $3")
+            .bind(now)
+            .bind(new_expires_at)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Revokes one session of `user_id`; `false` if it is not theirs or unknown.
+    pub async fn revoke_session(&self, user_id: i64, session_id: &str) -> Result<bool> {
+        let now = now_unix();
+        let mut tx = self.begin_write().await?;
+        let found = sqlx::query("SELECT revoked_at FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(session_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(found) = found else {
+            return Ok(false);
+        };
+        if found.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes every session of `user_id`; returns how many were open.
+    pub async fn revoke_all_sessions(&self, user_id: i64) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let n = revoke_user_sessions(&mut tx, user_id, now_unix()).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The user's open sessions, newest first.
+    pub async fn list_sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, last_used_at, ip, user_agent FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at DESC, id",
+        )
+        .bind(user_id)
+        .bind(now_unix())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(SessionInfo::from_row)
+            .collect::<Result<_, _>>()
+            .map_err(Error::from)
+    }
+}
+
+pub(super) async fn insert_refresh_token(
+    tx: &mut WriteTx,
+    session_id: &str,
+    jti: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (jti_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(hash_secret(jti))
+    .bind(session_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn revoke_user_sessions(tx: &mut WriteTx, user_id: i64, now: i64) -> Result<u64> {
+    Ok(
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
+    )
+}
