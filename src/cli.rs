@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::app::{Portcullis, shutdown_signal};
 use crate::config::{Config, ConfigError};
-use crate::http::Portcullis;
 use crate::store::Store;
 
 /// Email/password JWT authentication server.
@@ -32,8 +32,9 @@ pub enum Command {
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a mail delivery in progress may take to finish at shutdown.
-const MAIL_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long background work (a mail delivery in progress, work queued after
+/// responses) may take to finish at shutdown.
+const TASK_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Exit status for bad configuration.
 const EXIT_CONFIG: u8 = 2;
@@ -116,30 +117,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if !crate::http::server::serve(listener, app, shutdown, DRAIN_TIMEOUT).await {
         tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
     }
-    if !auth.shutdown(MAIL_DRAIN_TIMEOUT).await {
-        tracing::warn!("a mail delivery was still running; it is retried after the next start");
+    if !auth.shutdown(TASK_DRAIN_TIMEOUT).await {
+        tracing::warn!(
+            "background work was still running after {TASK_DRAIN_TIMEOUT:?}; a mail delivery cut off is retried after the next start"
+        );
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

@@ -32,23 +32,28 @@
 
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod fields;
+pub mod flows;
 pub mod http;
 pub mod mail;
 pub mod password;
 pub mod random;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod token;
 
+pub use app::{Portcullis, PortcullisBuilder, shutdown_signal};
 pub use config::Config;
 pub use error::{Error, FieldError};
 pub use fields::UserField;
+pub use flows::Flows;
+pub use http::AppState;
 pub use http::extract::{ActiveUser, AuthSession, CurrentUser, Superuser, VerifiedUser};
-pub use http::{AppState, Portcullis, PortcullisBuilder};
 pub use store::User;

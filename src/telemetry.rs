@@ -1,11 +1,14 @@
-//! Logging set-up for the server: JSON lines or pretty output, filtered by
-//! `RUST_LOG` (default `info`).
+//! Telemetry set-up: logs (JSON lines or pretty output, filtered by
+//! `RUST_LOG`, default `info`) and the Prometheus metrics recorder.
 
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber; a second call does nothing.
+/// Installs the global log subscriber; a second call does nothing.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
@@ -21,4 +24,19 @@ pub fn init(format: LogFormat) {
             .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
+}
+
+/// The process-wide Prometheus recorder, installed on first use. If the
+/// application installed another recorder first, Portcullis's metrics go to
+/// that one and `/metrics` stays empty.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::debug!("a metrics recorder was already installed");
+        }
+        handle
+    })
 }

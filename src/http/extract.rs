@@ -1,10 +1,11 @@
 //! Extractors that protect handlers (SPEC §8), the Rust form of the seeds'
 //! `get_current_user` / `get_current_active_user` dependencies.
 //!
-//! Each one reads `Authorization: Bearer …`, checks the access token (the
-//! configured algorithm only, `exp`, `type`, issuer and audience), then checks
-//! in the store that its session is not revoked and that the user exists.
-//! Failures answer with the errors of SPEC §3.
+//! Each one reads `Authorization: Bearer …` and hands the token to
+//! [`Flows::authenticate`](crate::flows::Flows::authenticate) (signature and
+//! claims, then an open session and an existing user); failures answer with
+//! the errors of SPEC §3. The session is checked once per request, however
+//! many extractors a handler uses.
 
 use std::net::SocketAddr;
 
@@ -13,22 +14,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::AppState;
-use crate::clock::now_unix;
+use crate::domain::ClientInfo;
 use crate::error::{Error, Result};
-use crate::store::{ClientInfo, SessionLookup, User};
-use crate::token::{Claims, TokenType};
-
-/// How stale `last_used_at` may get before a request refreshes it.
-const TOUCH_INTERVAL_SECS: i64 = 60;
-
-/// The authenticated session: its user and the token's claims.
-#[derive(Debug, Clone)]
-pub struct AuthSession {
-    /// The token's user, as stored now.
-    pub user: User,
-    /// The access token's claims (`sid` names the session).
-    pub claims: Claims,
-}
+pub use crate::flows::AuthSession;
+use crate::store::User;
 
 /// The bearer token of a request, or [`Error::Unauthorized`].
 fn bearer(parts: &Parts) -> Result<&str> {
@@ -46,32 +35,6 @@ fn bearer(parts: &Parts) -> Result<&str> {
     Ok(token)
 }
 
-impl AuthSession {
-    /// Checks an access token against keys and store.
-    pub async fn from_token(state: &AppState, token: &str) -> Result<Self> {
-        let claims = state.tokens.decode(token, TokenType::Access)?;
-        let user_id = claims.user_id()?;
-        match state.store.lookup_session(&claims.sid).await? {
-            SessionLookup::Active { user, last_used_at } => {
-                if user.id != user_id {
-                    return Err(Error::InvalidToken);
-                }
-                if now_unix() - last_used_at > TOUCH_INTERVAL_SECS {
-                    let store = state.store.clone();
-                    let sid = claims.sid.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = store.touch_session(&sid).await {
-                            tracing::debug!(error = %e, "could not record session use");
-                        }
-                    });
-                }
-                Ok(Self { user, claims })
-            }
-            SessionLookup::Revoked | SessionLookup::Missing => Err(Error::TokenRevoked),
-        }
-    }
-}
-
 impl<S> FromRequestParts<S> for AuthSession
 where
     S: Send + Sync,
@@ -84,7 +47,7 @@ where
             return Ok(existing.clone());
         }
         let state = AppState::from_ref(state);
-        let session = AuthSession::from_token(&state, bearer(parts)?).await?;
+        let session = state.flows.authenticate(bearer(parts)?).await?;
         parts.extensions.insert(session.clone());
         Ok(session)
     }

@@ -1,12 +1,9 @@
 //! Operations endpoints: health, readiness, metrics and the JWKS.
 
-use std::sync::OnceLock;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
 use super::AppState;
@@ -27,24 +24,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response> {
     }
 }
 
-/// The process-wide Prometheus recorder, installed on first use. If the
-/// application installed another recorder first, Portcullis's metrics go to
-/// that one and this page stays empty.
-pub fn prometheus() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        if metrics::set_global_recorder(recorder).is_err() {
-            tracing::debug!("a metrics recorder was already installed");
-        }
-        handle
-    })
-}
-
 /// `GET /metrics`: Prometheus text, names prefixed `portcullis_`.
 pub async fn metrics() -> Response {
-    let mut response = prometheus().render().into_response();
+    let mut response = crate::telemetry::prometheus().render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

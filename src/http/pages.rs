@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::account::{complete_reset, complete_verification};
 use super::body::FormBody;
+use crate::domain::ClientInfo;
 use crate::error::Error;
 use crate::mail::escape_html as escape;
-use crate::store::{ClientInfo, TokenPurpose};
 
 /// Path of the pages' stylesheet.
 pub const STYLESHEET_PATH: &str = "/assets/portcullis.css";
@@ -143,20 +142,13 @@ fn reset_form(token: &str, min_length: usize, errors: &[String]) -> String {
 
 /// `GET /reset-password?token=…`: the new-password form (the token is not spent).
 pub async fn reset_page(State(state): State<AppState>, q: TokenQuery) -> Response {
-    if q.token.is_empty() || q.token.len() > 256 {
-        return link_spent("password reset");
-    }
-    match state
-        .store
-        .peek_one_time_token(&q.token, TokenPurpose::Reset)
-        .await
-    {
-        Ok(Some(_)) => page(
+    match state.flows.reset_link_is_live(&q.token).await {
+        Ok(true) => page(
             StatusCode::OK,
             "Choose a new password",
             &reset_form(&q.token, state.config.password.min_length, &[]),
         ),
-        Ok(None) => link_spent("password reset"),
+        Ok(false) => link_spent("password reset"),
         Err(_) => unavailable(),
     }
 }
@@ -190,7 +182,11 @@ pub async fn reset_submit(
             ),
         );
     }
-    match complete_reset(&state, &form.token, &form.new_password, &client).await {
+    match state
+        .flows
+        .reset_password(&form.token, &form.new_password, &client)
+        .await
+    {
         Ok(()) => page(
             StatusCode::OK,
             "Password changed",
@@ -218,15 +214,8 @@ pub async fn reset_submit(
 
 /// `GET /verify-email?token=…`: a confirm button (the token is not spent).
 pub async fn verify_page(State(state): State<AppState>, q: TokenQuery) -> Response {
-    if q.token.is_empty() || q.token.len() > 256 {
-        return link_spent("verification");
-    }
-    match state
-        .store
-        .peek_one_time_token(&q.token, TokenPurpose::Verify)
-        .await
-    {
-        Ok(Some(_)) => page(
+    match state.flows.verification_link_is_live(&q.token).await {
+        Ok(true) => page(
             StatusCode::OK,
             "Confirm your email address",
             &format!(
@@ -234,7 +223,7 @@ pub async fn verify_page(State(state): State<AppState>, q: TokenQuery) -> Respon
                 escape(&q.token)
             ),
         ),
-        Ok(None) => link_spent("verification"),
+        Ok(false) => link_spent("verification"),
         Err(_) => unavailable(),
     }
 }
@@ -252,7 +241,7 @@ pub async fn verify_submit(
     client: ClientInfo,
     FormBody(form): FormBody<VerifyForm>,
 ) -> Response {
-    match complete_verification(&state, &form.token, &client).await {
+    match state.flows.verify_email(&form.token, &client).await {
         Ok(_) => page(
             StatusCode::OK,
             "Email address confirmed",

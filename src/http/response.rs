@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+pub use crate::flows::TokenPair;
 use crate::store::{SessionInfo, User};
 
 /// A successful answer: `{"success": true, "data": T}` with a status.
@@ -119,19 +120,6 @@ impl Serialize for UserView<'_> {
         }
         map.end()
     }
-}
-
-/// An access/refresh pair as login, register and refresh return it.
-#[derive(Debug, Clone, Serialize)]
-pub struct TokenPair {
-    /// Bearer token for API calls.
-    pub access_token: String,
-    /// Token for `/refresh`.
-    pub refresh_token: String,
-    /// Always `bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: i64,
 }
 
 /// One entry of `GET /sessions`.

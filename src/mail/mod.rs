@@ -11,19 +11,19 @@ pub use templates::{
 };
 pub use transport::{MailTransport, OutboxTransport, SmtpTransport, transport_for};
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 pub use crate::domain::{OutgoingMail, QueuedMail};
 
 use crate::clock::now_unix;
 use crate::store::Store;
+use crate::tasks::Tasks;
 
 /// Builds the RFC 5322 message with a plain-text and an HTML part.
 pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<lettre::Message, String> {
@@ -56,14 +56,14 @@ pub fn backoff_secs(attempts: i64) -> i64 {
     (5i64 << exp.min(10)).min(3600)
 }
 
-/// The mail queue's front: wakes the delivery worker after an enqueue, and
-/// stops it at shutdown.
+/// The mail queue's front: wakes the delivery worker after an enqueue. The
+/// worker runs under the app's [`Tasks`]; at shutdown it finishes the
+/// delivery it is making, if any, and stops. Mail still queued stays queued
+/// for the next start.
 #[derive(Clone)]
 pub struct Mailer {
     notify: Arc<Notify>,
     outbox: bool,
-    stopping: Arc<AtomicBool>,
-    worker: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -75,8 +75,8 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// Starts the delivery worker for `config` on the current runtime.
-    pub fn start(store: Store, config: &Config) -> anyhow::Result<Self> {
+    /// Starts the delivery worker for `config` under `tasks`.
+    pub fn start(store: Store, config: &Config, tasks: &Tasks) -> anyhow::Result<Self> {
         let transport = transport_for(config)?;
         let from: Mailbox = config
             .mail_from
@@ -99,42 +99,14 @@ impl Mailer {
                 "SMTP_HOST is not set: mail is written to the outbox directory, not delivered"
             );
         }
-        let stopping = Arc::new(AtomicBool::new(false));
-        let handle = tokio::spawn(worker(
-            store,
-            transport,
-            from,
-            notify.clone(),
-            stopping.clone(),
-        ));
-        Ok(Self {
-            notify,
-            outbox,
-            stopping,
-            worker: Arc::new(Mutex::new(Some(handle))),
-        })
+        let wake = notify.clone();
+        tasks.spawn_service(move |stop| worker(store, transport, from, wake, stop));
+        Ok(Self { notify, outbox })
     }
 
     /// Tells the worker that mail is waiting.
     pub fn wake(&self) {
         self.notify.notify_one();
-    }
-
-    /// Stops the worker after the delivery it is making, if any, waiting at
-    /// most `patience`; `false` if it was still sending then (that message
-    /// is retried once its claim runs out). Mail still queued stays queued
-    /// for the next start. Call it before closing the store.
-    pub async fn shutdown(&self, patience: Duration) -> bool {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.notify.notify_one();
-        let handle = match self.worker.lock() {
-            Ok(mut guard) => guard.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        match handle {
-            Some(handle) => tokio::time::timeout(patience, handle).await.is_ok(),
-            None => true,
-        }
     }
 }
 
@@ -143,9 +115,11 @@ async fn worker(
     transport: Arc<dyn MailTransport>,
     from: Mailbox,
     notify: Arc<Notify>,
-    stopping: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) {
-    while !stopping.load(Ordering::SeqCst) {
+    // The stop signal is looked at between deliveries only, so that a
+    // delivery in progress is finished rather than cut off.
+    while !stop.is_cancelled() {
         match deliver_due(&store, transport.as_ref(), &from).await {
             Ok(0) => {}
             Ok(_) => continue,
@@ -159,6 +133,7 @@ async fn worker(
         tokio::select! {
             () = notify.notified() => {}
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            () = stop.cancelled() => {}
         }
     }
 }

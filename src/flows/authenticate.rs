@@ -1,0 +1,47 @@
+//! The check on every protected request (SPEC §8): a valid access token of a
+//! session that is still open, and its user as stored now.
+
+use super::Flows;
+use crate::clock::now_unix;
+use crate::error::{Error, Result};
+use crate::store::{SessionLookup, User};
+use crate::token::{Claims, TokenType};
+
+/// How stale `last_used_at` may get before a request refreshes it.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// An authenticated session: its user and the access token's claims.
+#[derive(Debug, Clone)]
+pub struct AuthSession {
+    /// The token's user, as stored now.
+    pub user: User,
+    /// The access token's claims (`sid` names the session).
+    pub claims: Claims,
+}
+
+impl Flows {
+    /// Checks an access token: signature and claims (the configured
+    /// algorithm only, `exp`, `type`, issuer, audience), then that its
+    /// session is open and its user exists. Records the session's use at
+    /// most once a minute, in the background.
+    pub async fn authenticate(&self, access_token: &str) -> Result<AuthSession> {
+        let claims = self.tokens.decode(access_token, TokenType::Access)?;
+        let user_id = claims.user_id()?;
+        match self.store.lookup_session(&claims.sid).await? {
+            SessionLookup::Active { user, last_used_at } => {
+                if user.id != user_id {
+                    return Err(Error::InvalidToken);
+                }
+                if now_unix() - last_used_at > TOUCH_INTERVAL_SECS {
+                    let store = self.store.clone();
+                    let sid = claims.sid.clone();
+                    self.tasks.spawn("recording session use", async move {
+                        store.touch_session(&sid).await
+                    });
+                }
+                Ok(AuthSession { user, claims })
+            }
+            SessionLookup::Revoked | SessionLookup::Missing => Err(Error::TokenRevoked),
+        }
+    }
+}

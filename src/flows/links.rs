@@ -1,0 +1,59 @@
+//! The one-time links of the mailbox flows: a token, stored hashed with its
+//! purpose and expiry, in the same transaction as the mail that carries it.
+
+use super::Flows;
+use crate::clock::now_unix;
+use crate::error::Result;
+use crate::mail::{reset_mail, verification_mail};
+use crate::random::one_time_token;
+use crate::store::{TokenPurpose, User};
+
+/// Longest token accepted from a client before it is even looked up.
+pub(super) const MAX_TOKEN_LEN: usize = 256;
+
+/// Whether `token` is shaped like a token at all (not empty, not huge).
+pub(super) fn plausible(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_TOKEN_LEN
+}
+
+impl Flows {
+    /// Issues a one-time token of `purpose` for `user` (a new reset token
+    /// voids older ones) and queues the mail that carries its link.
+    pub(super) async fn send_link(&self, user: &User, purpose: TokenPurpose) -> Result<()> {
+        let token = one_time_token();
+        let config = &self.config;
+        let (ttl, mail) = match purpose {
+            TokenPurpose::Verify => {
+                let ttl = config.verify_token_ttl;
+                let hours = ttl.as_secs() / 3600;
+                let mail = verification_mail(&config.app_url, &user.email, &token, hours);
+                (ttl, mail)
+            }
+            TokenPurpose::Reset => {
+                let ttl = config.reset_token_ttl;
+                let minutes = ttl.as_secs() / 60;
+                let mail = reset_mail(&config.app_url, &user.email, &token, minutes);
+                (ttl, mail)
+            }
+        };
+        let expires_at = now_unix() + ttl.as_secs() as i64;
+        self.store
+            .issue_one_time_token(user.id, purpose, &token, expires_at, &mail)
+            .await?;
+        self.mailer.wake();
+        Ok(())
+    }
+
+    /// Whether a link's token is still good for `purpose`, without spending
+    /// it (the pages behind the links check this when opened).
+    pub(super) async fn link_is_live(&self, token: &str, purpose: TokenPurpose) -> Result<bool> {
+        if !plausible(token) {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .peek_one_time_token(token, purpose)
+            .await?
+            .is_some())
+    }
+}

@@ -1,0 +1,77 @@
+//! The account rules, one flow per file, whatever the transport.
+//!
+//! Each flow takes typed input plus the [`Flows`] context (store, hasher,
+//! tokens, mailer, configuration, background tasks) and returns a typed
+//! outcome or an [`Error`](crate::Error). Nothing here knows about HTTP: the
+//! JSON API, the RFC 6749 `/token` endpoint and the HTML pages in
+//! [`crate::http`] all parse their request, call one flow and render its
+//! outcome, so the rules (no user enumeration, re-hash on login, refresh
+//! reuse detection, revoke-and-mail in one transaction) hold for every way
+//! in, and are tested here without HTTP.
+//!
+//! | SPEC row | file |
+//! |---|---|
+//! | `POST /register` | [`register`](Flows::register) |
+//! | `POST /login`, `/login/json`, `/token` (password grant) | [`login`](Flows::login) |
+//! | `POST /refresh`, `/token` (refresh_token grant) | [`refresh`](Flows::refresh) |
+//! | every protected route | [`authenticate`](Flows::authenticate) |
+//! | `GET`, `PATCH /me` | [`profile`](Flows::update_profile) |
+//! | `POST /change-password` | [`change_password`](Flows::change_password) |
+//! | `POST /forgot-password`, `/reset-password` (and its page) | [`password_reset`](Flows::request_password_reset) |
+//! | `POST /verify-email`, `/verify-email/resend` (and its page) | [`email_verification`](Flows::verify_email) |
+//! | `POST /logout` | [`logout`](Flows::logout) |
+//! | `GET /sessions`, `DELETE /sessions/{id}` | [`sessions`](Flows::list_sessions) |
+
+mod authenticate;
+mod change_password;
+mod email_verification;
+mod links;
+mod login;
+mod logout;
+mod password_reset;
+mod profile;
+mod refresh;
+mod register;
+mod session;
+mod sessions;
+
+pub use authenticate::AuthSession;
+pub use register::{Registered, Registration};
+pub use session::TokenPair;
+
+use crate::config::Config;
+use crate::error::{Error, FieldError, Result};
+use crate::fields::UserFields;
+use crate::mail::Mailer;
+use crate::password::PasswordHasherPool;
+use crate::store::Store;
+use crate::tasks::Tasks;
+use crate::token::TokenService;
+
+/// What every flow needs: the parts of a running Portcullis.
+#[derive(Debug)]
+pub struct Flows {
+    /// The configuration in force.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// Token signing and checking.
+    pub tokens: TokenService,
+    /// Password hashing off the async runtime.
+    pub passwords: PasswordHasherPool,
+    /// The application's own user fields.
+    pub fields: UserFields,
+    /// The mail queue's front.
+    pub mailer: Mailer,
+    /// Background work, drained at shutdown.
+    pub tasks: Tasks,
+}
+
+/// `Ok` if there are no field errors, else [`Error::Validation`] with all of them.
+fn reject_if_any(errors: Vec<FieldError>) -> Result<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
+    }
+}

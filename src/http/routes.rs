@@ -1,0 +1,63 @@
+//! Which handler answers which path, and the middleware around them.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+
+use super::{AppState, account, auth, links, middleware, oauth, openapi, ops, pages};
+use crate::error::Error;
+
+/// Largest accepted request body (SPEC §3).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The auth endpoints of SPEC §6, mounted under `AUTH_ROUTE_PREFIX`.
+fn auth_routes() -> Router<AppState> {
+    Router::new()
+        .route("/register", post(auth::register))
+        .route("/login", post(auth::login_form))
+        .route("/login/json", post(auth::login_json))
+        .route("/token", post(oauth::token))
+        .route("/refresh", post(auth::refresh))
+        .route("/logout", post(auth::logout))
+        .route("/me", get(account::me).patch(account::update_me))
+        .route("/change-password", post(account::change_password))
+        .route("/sessions", get(account::list_sessions))
+        .route("/sessions/{id}", delete(account::delete_session))
+        .route("/forgot-password", post(links::forgot_password))
+        .route("/reset-password", post(links::reset_password))
+        .route("/verify-email", post(links::verify_email))
+        .route("/verify-email/resend", post(links::resend_verification))
+        .route("/send-verification", post(links::resend_verification))
+}
+
+/// Portcullis's routes and the application's `routes` under one stack of
+/// middleware (see [`crate::Portcullis::app`]).
+pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
+    let prefix = &state.config.route_prefix;
+    let portcullis_routes = Router::new()
+        .nest(prefix, auth_routes())
+        .route(
+            "/reset-password",
+            get(pages::reset_page).post(pages::reset_submit),
+        )
+        .route(
+            "/verify-email",
+            get(pages::verify_page).post(pages::verify_submit),
+        )
+        .route(pages::STYLESHEET_PATH, get(pages::stylesheet))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/.well-known/jwks.json", get(ops::jwks))
+        .merge(openapi::swagger_ui(openapi::document(prefix)))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(
+            middleware::portcullis_defaults,
+        ));
+    let router = portcullis_routes
+        .merge(routes)
+        .fallback(|| async { Error::NotFound })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .with_state(state.clone());
+    middleware::wrap(router, &state.config)
+}
