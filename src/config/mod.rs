@@ -4,11 +4,18 @@
 //! Precedence, highest first: `NAME` in the environment, `AUTH_NAME` in the
 //! environment, `NAME` in `.env`, `AUTH_NAME` in `.env`, the default.
 
+mod redact;
+mod secret;
+mod source;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
+
+pub use secret::{MIN_SECRET_LEN, generate_secret};
+use source::Source;
 
 /// A configuration value that cannot be used; start-up stops with exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,136 +156,6 @@ pub struct Config {
     pub data_dir: PathBuf,
 }
 
-/// A lookup of one variable by its exact name.
-type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
-
-const REDACTED: &str = "<redacted>";
-
-impl std::fmt::Debug for SmtpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| REDACTED))
-            .field("tls", &self.tls)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("production", &self.production)
-            .field("secret_key", &REDACTED)
-            .field("secret_generated", &self.secret_generated)
-            .field("secret_key_previous", &self.secret_key_previous.len())
-            .field("algorithm", &self.algorithm)
-            .field("access_token_ttl", &self.access_token_ttl)
-            .field("refresh_token_ttl", &self.refresh_token_ttl)
-            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_audience", &self.jwt_audience)
-            .field("database_url", &redact_url_password(&self.database_url))
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("app_url", &self.app_url)
-            .field("password", &self.password)
-            .field(
-                "require_email_verification",
-                &self.require_email_verification,
-            )
-            .field("smtp", &self.smtp)
-            .field("mail_from", &self.mail_from)
-            .field("mail_outbox_dir", &self.mail_outbox_dir)
-            .field("reset_token_ttl", &self.reset_token_ttl)
-            .field("verify_token_ttl", &self.verify_token_ttl)
-            .field("rate_limit_enabled", &self.rate_limit_enabled)
-            .field("refresh_cookie", &self.refresh_cookie)
-            .field("cors_origins", &self.cors_origins)
-            .field("route_prefix", &self.route_prefix)
-            .field("log_format", &self.log_format)
-            .field("data_dir", &self.data_dir)
-            .finish()
-    }
-}
-
-/// `scheme://user:password@host/…` with the password replaced.
-fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            let slash = if rest.contains('/') { "/" } else { "" };
-            format!("{scheme}://{user}:{REDACTED}@{host}{slash}{path}")
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// Where configuration values come from.
-struct Source<'a> {
-    lookup: Lookup<'a>,
-}
-
-impl Source<'_> {
-    /// The value of `name` (or `AUTH_name`), empty values counting as unset.
-    fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-            .or_else(|| (self.lookup)(&format!("AUTH_{name}")))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn parse<T: std::str::FromStr>(
-        &self,
-        name: &'static str,
-        default: T,
-        what: &str,
-    ) -> Result<T, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse()
-                .map_err(|_| ConfigError::new(name, format!("expected {what}, got {raw:?}"))),
-        }
-    }
-
-    fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
-        let value = self.parse(name, default, "a positive whole number")?;
-        if value == 0 {
-            return Err(ConfigError::new(name, "must be greater than 0"));
-        }
-        Ok(value)
-    }
-
-    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(name).map(|v| v.to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
-            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
-            Some(v) => Err(ConfigError::new(
-                name,
-                format!("expected true or false, got {v:?}"),
-            )),
-        }
-    }
-
-    fn list(&self, name: &str) -> Vec<String> {
-        self.get(name)
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
 /// Whether `host` can be bound: an IP address, or a host name of letters,
 /// digits and hyphens whose last label is not a number.
 fn valid_bind_host(host: &str) -> bool {
@@ -332,25 +209,11 @@ fn parse_cors_origins(list: Vec<String>) -> Result<Vec<String>, ConfigError> {
     Ok(origins)
 }
 
-/// Minimum length of an HMAC secret, in characters.
-pub const MIN_SECRET_LEN: usize = 32;
-
 impl Config {
     /// Reads the process environment and `./.env`; generates a development
     /// secret into `./data/secret.key` when none is configured.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let dotenv: HashMap<String, String> = match dotenvy::from_path_iter(".env") {
-            Ok(iter) => iter.filter_map(Result::ok).collect(),
-            Err(_) => HashMap::new(),
-        };
-        let source = Source {
-            lookup: Box::new(move |name| {
-                std::env::var(name)
-                    .ok()
-                    .or_else(|| dotenv.get(name).cloned())
-            }),
-        };
-        Self::from_source(&source, true)
+        Self::from_source(&Source::environment(), true)
     }
 
     /// Builds a configuration from explicit variables only (no environment,
@@ -365,10 +228,7 @@ impl Config {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        let source = Source {
-            lookup: Box::new(move |name| map.get(name).cloned()),
-        };
-        Self::from_source(&source, false)
+        Self::from_source(&Source::vars(map), false)
     }
 
     fn from_source(src: &Source<'_>, persist_secret: bool) -> Result<Self, ConfigError> {
@@ -586,11 +446,8 @@ impl Config {
         let cors_origins = parse_cors_origins(src.list("CORS_ORIGINS"))?;
 
         // Only once everything else is valid: a generated secret is written to disk.
-        let (secret_key, secret_generated) = match explicit_secret {
-            Some(key) => (key, false),
-            None if persist_secret => (load_or_create_secret(&data_dir)?, true),
-            None => (generate_secret(), true),
-        };
+        let (secret_key, secret_generated) =
+            secret::resolve(explicit_secret, persist_secret, &data_dir)?;
         Ok(Config {
             production,
             secret_key,
@@ -641,76 +498,9 @@ impl Config {
     }
 }
 
-/// A new random secret: 48 random bytes, base64url (64 characters).
-pub fn generate_secret() -> String {
-    use base64::Engine;
-    let bytes: [u8; 48] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Reads `DIR/secret.key`, creating it (mode 0600) with a new secret if absent.
-fn load_or_create_secret(dir: &Path) -> Result<String, ConfigError> {
-    let path = dir.join("secret.key");
-    let fail = |what: &str, e: std::io::Error| {
-        ConfigError::new(
-            "SECRET_KEY",
-            format!("not set, and {what} {} failed: {e}", path.display()),
-        )
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(existing) => {
-            let key = existing.trim().to_string();
-            if key.chars().count() < MIN_SECRET_LEN {
-                return Err(ConfigError::new(
-                    "SECRET_KEY",
-                    format!(
-                        "{} holds fewer than {MIN_SECRET_LEN} characters",
-                        path.display()
-                    ),
-                ));
-            }
-            Ok(key)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory of", e))?;
-            let key = generate_secret();
-            write_private(&path, &key).map_err(|e| fail("writing", e))?;
-            Ok(key)
-        }
-        Err(e) => Err(fail("reading", e)),
-    }
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_apply_and_prefixed_names_work() {
-        let cfg = Config::from_vars([("AUTH_ACCESS_TOKEN_EXPIRE_MINUTES", "15")]).unwrap();
-        assert_eq!(cfg.access_token_ttl, Duration::from_secs(900));
-        assert_eq!(cfg.port, 8000);
-        assert_eq!(cfg.route_prefix, "/api/auth");
-        assert!(cfg.secret_generated);
-    }
-
-    #[test]
-    fn unprefixed_name_wins() {
-        let cfg = Config::from_vars([("PORT", "9000"), ("AUTH_PORT", "9001")]).unwrap();
-        assert_eq!(cfg.port, 9000);
-    }
 
     #[test]
     fn bad_values_name_the_variable() {
@@ -720,24 +510,6 @@ mod tests {
         assert_eq!(err.variable, "SECRET_KEY");
         let err = Config::from_vars([("ALGORITHM", "none")]).unwrap_err();
         assert_eq!(err.variable, "ALGORITHM");
-    }
-
-    #[test]
-    fn debug_output_hides_secrets() {
-        let cfg = Config::from_vars([
-            ("SECRET_KEY", "s".repeat(40).as_str()),
-            ("SECRET_KEY_PREVIOUS", "p".repeat(40).as_str()),
-            ("DATABASE_URL", "postgres://app:hunter2@db.example/auth"),
-            ("SMTP_HOST", "smtp.example"),
-            ("SMTP_USERNAME", "mailer"),
-            ("SMTP_PASSWORD", "mail-secret"),
-        ])
-        .unwrap();
-        let shown = format!("{cfg:?}");
-        for secret in ["ssss", "pppp", "hunter2", "mail-secret"] {
-            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
-        }
-        assert!(shown.contains("postgres://app:<redacted>@db.example/auth"));
     }
 
     #[test]
@@ -787,22 +559,5 @@ mod tests {
     fn production_requires_a_secret() {
         let err = Config::from_vars([("PORTCULLIS_ENV", "production")]).unwrap_err();
         assert_eq!(err.variable, "SECRET_KEY");
-    }
-
-    #[test]
-    fn secret_file_is_created_private_and_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create_secret(dir.path()).unwrap();
-        let second = load_or_create_secret(dir.path()).unwrap();
-        assert_eq!(first, second);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("secret.key"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
     }
 }
