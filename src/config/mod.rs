@@ -3,10 +3,21 @@
 //! Every variable is also accepted with the `AUTH_` prefix (FastEdgy's names).
 //! Precedence, highest first: `NAME` in the environment, `AUTH_NAME` in the
 //! environment, `NAME` in `.env`, `AUTH_NAME` in `.env`, the default.
+//!
+//! The values are read in `source`; each group of settings is read and
+//! checked in its own file (`deployment`, `tokens`, `password`, `mail`,
+//! `server`), and [`Config::from_env`] / [`Config::from_vars`] put them
+//! together. A secret is generated (`secret`) only once everything else is
+//! valid; `redact` keeps the secrets out of `Debug`.
 
+mod deployment;
+mod mail;
+mod password;
 mod redact;
 mod secret;
+mod server;
 mod source;
+mod tokens;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -156,59 +167,6 @@ pub struct Config {
     pub data_dir: PathBuf,
 }
 
-/// Whether `host` can be bound: an IP address, or a host name of letters,
-/// digits and hyphens whose last label is not a number.
-fn valid_bind_host(host: &str) -> bool {
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return true;
-    }
-    let labels: Vec<&str> = host.split('.').collect();
-    host.len() <= 253
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-        && labels
-            .last()
-            .is_some_and(|l| !l.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Checks `CORS_ORIGINS`: either `*` alone (any origin, without
-/// credentials) or origins of the form `scheme://host[:port]`, which is what
-/// browsers send in `Origin`. A trailing `/` is dropped; a path is refused,
-/// since such an entry would never match.
-fn parse_cors_origins(list: Vec<String>) -> Result<Vec<String>, ConfigError> {
-    let fail = |problem: String| Err(ConfigError::new("CORS_ORIGINS", problem));
-    if list.iter().any(|o| o == "*") {
-        if list.len() > 1 {
-            return fail("`*` allows every origin and cannot be combined with others".into());
-        }
-        return Ok(list);
-    }
-    let mut origins = Vec::with_capacity(list.len());
-    for origin in list {
-        let origin = origin.trim_end_matches('/').to_string();
-        let Some((scheme, host)) = origin.split_once("://") else {
-            return fail(format!(
-                "`{origin}` is not an origin like https://app.example.com"
-            ));
-        };
-        let valid = matches!(scheme, "http" | "https")
-            && !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
-        if !valid {
-            return fail(format!(
-                "`{origin}` is not an origin like https://app.example.com (scheme, host and port only)"
-            ));
-        }
-        origins.push(origin);
-    }
-    Ok(origins)
-}
-
 impl Config {
     /// Reads the process environment and `./.env`; generates a development
     /// secret into `./data/secret.key` when none is configured.
@@ -231,258 +189,47 @@ impl Config {
         Self::from_source(&Source::vars(map), false)
     }
 
+    /// Reads and checks every group of settings, stopping at the first bad
+    /// value; only then, when no `SECRET_KEY` is set, a secret is generated
+    /// (into `DATA_DIR/secret.key` if `persist_secret`).
     fn from_source(src: &Source<'_>, persist_secret: bool) -> Result<Self, ConfigError> {
-        let production = match src.get("PORTCULLIS_ENV").map(|v| v.to_ascii_lowercase()) {
-            None => false,
-            Some(v) if v == "production" || v == "prod" => true,
-            Some(v) if matches!(v.as_str(), "development" | "dev" | "test") => false,
-            Some(v) => {
-                return Err(ConfigError::new(
-                    "PORTCULLIS_ENV",
-                    format!("expected production or development, got {v:?}"),
-                ));
-            }
-        };
-        let data_dir = PathBuf::from(src.get("DATA_DIR").unwrap_or_else(|| "data".into()));
-
-        let algorithm = match src.get("ALGORITHM").as_deref() {
-            None | Some("HS256") => Algorithm::HS256,
-            Some("HS384") => Algorithm::HS384,
-            Some("HS512") => Algorithm::HS512,
-            Some(other @ ("RS256" | "ES256" | "EdDSA")) => {
-                return Err(ConfigError::new(
-                    "ALGORITHM",
-                    format!("{other} is not supported in this version; use HS256, HS384 or HS512"),
-                ));
-            }
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "ALGORITHM",
-                    format!("expected HS256, HS384 or HS512, got {other:?}"),
-                ));
-            }
-        };
-
-        let explicit_secret = src.get("SECRET_KEY");
-        match &explicit_secret {
-            Some(key) if key.chars().count() < MIN_SECRET_LEN => {
-                return Err(ConfigError::new(
-                    "SECRET_KEY",
-                    format!("must be at least {MIN_SECRET_LEN} characters"),
-                ));
-            }
-            None if production => {
-                return Err(ConfigError::new(
-                    "SECRET_KEY",
-                    "required when PORTCULLIS_ENV=production (generate one with `portcullis gen-secret`)",
-                ));
-            }
-            _ => {}
-        }
-        let secret_key_previous = src.list("SECRET_KEY_PREVIOUS");
-        if secret_key_previous
-            .iter()
-            .any(|k| k.chars().count() < MIN_SECRET_LEN)
-        {
-            return Err(ConfigError::new(
-                "SECRET_KEY_PREVIOUS",
-                format!("every key must be at least {MIN_SECRET_LEN} characters"),
-            ));
-        }
-
-        let hasher = match src.get("PASSWORD_HASHER").map(|v| v.to_ascii_lowercase()) {
-            None => HasherKind::Argon2id,
-            Some(v) if v == "argon2id" || v == "argon2" => HasherKind::Argon2id,
-            Some(v) if v == "bcrypt" => HasherKind::Bcrypt,
-            Some(v) => {
-                return Err(ConfigError::new(
-                    "PASSWORD_HASHER",
-                    format!("expected argon2id or bcrypt, got {v:?}"),
-                ));
-            }
-        };
-        let bcrypt_rounds: u32 = src.parse("BCRYPT_ROUNDS", 12, "a whole number")?;
-        if !(4..=31).contains(&bcrypt_rounds) {
-            return Err(ConfigError::new(
-                "BCRYPT_ROUNDS",
-                "must be between 4 and 31",
-            ));
-        }
-        let min_length: usize = src.parse("PASSWORD_MIN_LENGTH", 8, "a whole number")?;
-        if !(1..=128).contains(&min_length) {
-            return Err(ConfigError::new(
-                "PASSWORD_MIN_LENGTH",
-                "must be between 1 and 128",
-            ));
-        }
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let workers = src.positive("HASH_WORKERS", cores as u64)? as usize;
-        let queue_capacity = src.parse("HASH_QUEUE", 128usize, "a whole number")?;
-        if queue_capacity < 64 {
-            return Err(ConfigError::new("HASH_QUEUE", "must be at least 64"));
-        }
-
-        let smtp = match src.get("SMTP_HOST") {
-            None => None,
-            Some(host) => {
-                let tls = match src.get("SMTP_TLS").map(|v| v.to_ascii_lowercase()) {
-                    None => SmtpTls::StartTls,
-                    Some(v) if v == "starttls" => SmtpTls::StartTls,
-                    Some(v) if v == "tls" || v == "ssl" => SmtpTls::Tls,
-                    Some(v) if v == "none" || v == "plain" => SmtpTls::None,
-                    Some(v) => {
-                        return Err(ConfigError::new(
-                            "SMTP_TLS",
-                            format!("expected none, starttls or tls, got {v:?}"),
-                        ));
-                    }
-                };
-                let default_port = match tls {
-                    SmtpTls::None => 25,
-                    SmtpTls::StartTls => 587,
-                    SmtpTls::Tls => 465,
-                };
-                Some(SmtpConfig {
-                    host,
-                    port: src.parse("SMTP_PORT", default_port, "a port number")?,
-                    username: src.get("SMTP_USERNAME"),
-                    password: src.get("SMTP_PASSWORD"),
-                    tls,
-                })
-            }
-        };
-
-        let route_prefix = src
-            .get("AUTH_ROUTE_PREFIX")
-            .unwrap_or_else(|| "/api/auth".into());
-        let route_prefix = route_prefix.trim_end_matches('/').to_string();
-        if !route_prefix.starts_with('/') || route_prefix.contains(['{', '}', '*', ' ']) {
-            return Err(ConfigError::new(
-                "AUTH_ROUTE_PREFIX",
-                "must be a path starting with / such as /api/auth",
-            ));
-        }
-
-        let app_url = src
-            .get("APP_URL")
-            .unwrap_or_else(|| "http://localhost:8000".into());
-        let app_host = app_url
-            .strip_prefix("http://")
-            .or_else(|| app_url.strip_prefix("https://"));
-        if !app_host.is_some_and(|rest| {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            !host.is_empty() && !host.contains(char::is_whitespace)
-        }) {
-            return Err(ConfigError::new(
-                "APP_URL",
-                "must be an http:// or https:// URL with a host, such as https://app.example.com",
-            ));
-        }
-
-        let host = src.get("HOST").unwrap_or_else(|| "127.0.0.1".into());
-        if !valid_bind_host(&host) {
-            return Err(ConfigError::new(
-                "HOST",
-                format!("{host:?} is neither an IP address nor a host name"),
-            ));
-        }
-        let mail_from = src
-            .get("MAIL_FROM")
-            .unwrap_or_else(|| "Portcullis <no-reply@localhost>".into());
-        if let Err(e) = mail_from.parse::<lettre::message::Mailbox>() {
-            return Err(ConfigError::new(
-                "MAIL_FROM",
-                format!("expected an address such as \"Portcullis <no-reply@example.com>\": {e}"),
-            ));
-        }
-
-        let database_url = src
-            .get("DATABASE_URL")
-            .unwrap_or_else(|| format!("sqlite://{}/portcullis.db", data_dir.display()));
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "expected a sqlite:// or postgres:// URL",
-            ));
-        }
-
-        let log_format = match src.get("LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
-            None => {
-                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                    LogFormat::Pretty
-                } else {
-                    LogFormat::Json
-                }
-            }
-            Some(v) if v == "pretty" => LogFormat::Pretty,
-            Some(v) if v == "json" => LogFormat::Json,
-            Some(v) => {
-                return Err(ConfigError::new(
-                    "LOG_FORMAT",
-                    format!("expected pretty or json, got {v:?}"),
-                ));
-            }
-        };
-
-        let minutes = |n: u64| Duration::from_secs(n * 60);
-        let access_token_ttl = minutes(src.positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30)?);
-        let refresh_token_ttl =
-            Duration::from_secs(86_400 * src.positive("REFRESH_TOKEN_EXPIRE_DAYS", 7)?);
-        let refresh_reuse_grace = Duration::from_secs(src.parse(
-            "REFRESH_REUSE_GRACE_SECONDS",
-            10,
-            "a whole number of seconds",
-        )?);
-        let port = src.parse("PORT", 8000, "a port number")?;
-        let require_email_verification = src.flag("REQUIRE_EMAIL_VERIFICATION", false)?;
-        let reset_token_ttl = minutes(src.positive("RESET_TOKEN_EXPIRE_MINUTES", 60)?);
-        let verify_token_ttl =
-            Duration::from_secs(3600 * src.positive("VERIFY_TOKEN_EXPIRE_HOURS", 24)?);
-        let rate_limit_enabled = src.flag("RATE_LIMIT_ENABLED", true)?;
-        let refresh_cookie = src.flag("REFRESH_COOKIE", false)?;
-        let cors_origins = parse_cors_origins(src.list("CORS_ORIGINS"))?;
+        let (production, data_dir) = deployment::mode(src)?;
+        let tokens = tokens::read(src, production)?;
+        let password = password::read(src)?;
+        let mail = mail::read(src, &data_dir)?;
+        let server = server::read(src)?;
+        let database_url = deployment::database_url(src, &data_dir)?;
+        let log_format = deployment::log_format(src)?;
 
         // Only once everything else is valid: a generated secret is written to disk.
         let (secret_key, secret_generated) =
-            secret::resolve(explicit_secret, persist_secret, &data_dir)?;
+            secret::resolve(tokens.secret_key, persist_secret, &data_dir)?;
         Ok(Config {
             production,
             secret_key,
             secret_generated,
-            secret_key_previous,
-            algorithm,
-            access_token_ttl,
-            refresh_token_ttl,
-            refresh_reuse_grace,
-            jwt_issuer: src.get("JWT_ISSUER"),
-            jwt_audience: src.get("JWT_AUDIENCE"),
+            secret_key_previous: tokens.secret_key_previous,
+            algorithm: tokens.algorithm,
+            access_token_ttl: tokens.access_token_ttl,
+            refresh_token_ttl: tokens.refresh_token_ttl,
+            refresh_reuse_grace: tokens.refresh_reuse_grace,
+            jwt_issuer: tokens.jwt_issuer,
+            jwt_audience: tokens.jwt_audience,
             database_url,
-            host,
-            port,
-            app_url: app_url.trim_end_matches('/').to_string(),
-            password: PasswordConfig {
-                hasher,
-                bcrypt_rounds,
-                min_length,
-                queue_capacity,
-                workers,
-            },
-            require_email_verification,
-            smtp,
-            mail_from,
-            mail_outbox_dir: src
-                .get("MAIL_OUTBOX_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| data_dir.join("outbox")),
-            reset_token_ttl,
-            verify_token_ttl,
-            rate_limit_enabled,
-            refresh_cookie,
-            cors_origins,
-            route_prefix,
+            host: server.host,
+            port: server.port,
+            app_url: server.app_url,
+            password,
+            require_email_verification: mail.require_email_verification,
+            smtp: mail.smtp,
+            mail_from: mail.mail_from,
+            mail_outbox_dir: mail.mail_outbox_dir,
+            reset_token_ttl: mail.reset_token_ttl,
+            verify_token_ttl: mail.verify_token_ttl,
+            rate_limit_enabled: server.rate_limit_enabled,
+            refresh_cookie: tokens.refresh_cookie,
+            cors_origins: server.cors_origins,
+            route_prefix: server.route_prefix,
             log_format,
             data_dir,
         })
@@ -510,54 +257,5 @@ mod tests {
         assert_eq!(err.variable, "SECRET_KEY");
         let err = Config::from_vars([("ALGORITHM", "none")]).unwrap_err();
         assert_eq!(err.variable, "ALGORITHM");
-    }
-
-    #[test]
-    fn hosts_urls_and_senders_are_checked() {
-        for ok in ["127.0.0.1", "::", "0.0.0.0", "localhost", "auth.internal"] {
-            assert!(Config::from_vars([("HOST", ok)]).is_ok(), "{ok}");
-        }
-        for (var, bad) in [
-            ("HOST", "999.1.1.1"),
-            ("HOST", "my host"),
-            ("APP_URL", "http://"),
-            ("APP_URL", "https:///path"),
-            ("APP_URL", "app.example.com"),
-            ("MAIL_FROM", "not an address"),
-        ] {
-            let err = Config::from_vars([(var, bad)]).unwrap_err();
-            assert_eq!(err.variable, var, "{bad}");
-        }
-        assert!(Config::from_vars([("MAIL_FROM", "Acme <auth@acme.example>")]).is_ok());
-    }
-
-    #[test]
-    fn cors_origins_are_origins() {
-        let cfg = Config::from_vars([(
-            "CORS_ORIGINS",
-            "https://app.example.com/, http://localhost:3000",
-        )])
-        .unwrap();
-        assert_eq!(
-            cfg.cors_origins,
-            ["https://app.example.com", "http://localhost:3000"]
-        );
-        let any = Config::from_vars([("CORS_ORIGINS", " * ")]).unwrap();
-        assert_eq!(any.cors_origins, ["*"]);
-        for bad in [
-            "*, https://app.example.com",
-            "https://app.example.com/login",
-            "app.example.com",
-            "ftp://files.example.com",
-        ] {
-            let err = Config::from_vars([("CORS_ORIGINS", bad)]).unwrap_err();
-            assert_eq!(err.variable, "CORS_ORIGINS", "{bad}");
-        }
-    }
-
-    #[test]
-    fn production_requires_a_secret() {
-        let err = Config::from_vars([("PORTCULLIS_ENV", "production")]).unwrap_err();
-        assert_eq!(err.variable, "SECRET_KEY");
     }
 }
