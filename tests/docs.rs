@@ -591,11 +591,27 @@ async fn swagger_ui_authorize_then_execute_sqlite() {
 
 // ---- the README ------------------------------------------------------------------
 
-/// The names of the settings `src/config.rs` reads (`src.get("NAME")`,
-/// `src.flag(…)`, …), found in its source.
+/// The source of every file under `src/config/`, one after the other.
+fn config_source() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/config");
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .expect("read src/config/")
+        .map(|entry| entry.expect("list src/config/").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no .rs files in src/config/");
+    paths
+        .iter()
+        .map(|path| std::fs::read_to_string(path).expect("read a file of src/config/"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The names of the settings the files of `src/config/` read
+/// (`src.get("NAME")`, `src.flag(…)`, …), found in their source.
 fn settings_read_by_config() -> BTreeSet<String> {
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))
-        .expect("read src/config.rs");
+    let source = config_source();
     let mut names = BTreeSet::new();
     for accessor in [".get(", ".flag(", ".parse(", ".positive(", ".list("] {
         for (at, _) in source.match_indices(accessor) {
@@ -633,7 +649,7 @@ fn the_readme_documents_every_setting() {
     ] {
         assert!(
             settings.contains(known),
-            "{known} not found in src/config.rs: {settings:?}"
+            "{known} not found in src/config/: {settings:?}"
         );
     }
     let undocumented: Vec<&String> = settings
@@ -642,6 +658,6 @@ fn the_readme_documents_every_setting() {
         .collect();
     assert!(
         undocumented.is_empty(),
-        "settings read by src/config.rs but missing from the README: {undocumented:?}"
+        "settings read by src/config/ but missing from the README: {undocumented:?}"
     );
 }

@@ -1,0 +1,261 @@
+//! Configuration: read once from the environment and `.env` (SPEC §2).
+//!
+//! Every variable is also accepted with the `AUTH_` prefix (FastEdgy's names).
+//! Precedence, highest first: `NAME` in the environment, `AUTH_NAME` in the
+//! environment, `NAME` in `.env`, `AUTH_NAME` in `.env`, the default.
+//!
+//! The values are read in `source`; each group of settings is read and
+//! checked in its own file (`deployment`, `tokens`, `password`, `mail`,
+//! `server`), and [`Config::from_env`] / [`Config::from_vars`] put them
+//! together. A secret is generated (`secret`) only once everything else is
+//! valid; `redact` keeps the secrets out of `Debug`.
+
+mod deployment;
+mod mail;
+mod password;
+mod redact;
+mod secret;
+mod server;
+mod source;
+mod tokens;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+pub use secret::{MIN_SECRET_LEN, generate_secret};
+use source::Source;
+
+/// A configuration value that cannot be used; start-up stops with exit status 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable}: {problem}")]
+pub struct ConfigError {
+    /// The variable at fault, e.g. `SECRET_KEY`.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Which algorithm new password hashes use (both always verify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HasherKind {
+    /// argon2id with the OWASP parameters (m=19 MiB, t=2, p=1).
+    Argon2id,
+    /// bcrypt with `BCRYPT_ROUNDS`.
+    Bcrypt,
+}
+
+/// Password hashing and policy settings.
+#[derive(Debug, Clone)]
+pub struct PasswordConfig {
+    /// Algorithm for new hashes.
+    pub hasher: HasherKind,
+    /// bcrypt cost when `hasher` is bcrypt.
+    pub bcrypt_rounds: u32,
+    /// Minimum password length in characters.
+    pub min_length: usize,
+    /// Hashes that may wait for a hashing thread before requests get 503.
+    pub queue_capacity: usize,
+    /// Threads that hash; defaults to the number of cores.
+    pub workers: usize,
+}
+
+/// How outgoing mail is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (local relays and tests only).
+    None,
+    /// STARTTLS upgrade (the default).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// Real SMTP delivery, used when `SMTP_HOST` is set. Its `Debug` output
+/// hides the password.
+#[derive(Clone)]
+pub struct SmtpConfig {
+    /// Server host name.
+    pub host: String,
+    /// Server port (default by `tls`: 25, 587 or 465).
+    pub port: u16,
+    /// Login name, if the server wants one.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<String>,
+    /// Transport security.
+    pub tls: SmtpTls,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Everything Portcullis can be configured with. Its `Debug` output hides
+/// the secrets, so it can be logged.
+#[derive(Clone)]
+pub struct Config {
+    /// `PORTCULLIS_ENV=production`: refuse generated secrets.
+    pub production: bool,
+    /// HMAC key that signs new tokens (at least 32 characters).
+    pub secret_key: String,
+    /// Whether `secret_key` was generated into the data directory (development only).
+    pub secret_generated: bool,
+    /// Older keys still accepted for verification.
+    pub secret_key_previous: Vec<String>,
+    /// Signing algorithm; the only one accepted on verification.
+    pub algorithm: Algorithm,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens (and of an idle session).
+    pub refresh_token_ttl: Duration,
+    /// How long a just-spent refresh token may be replayed (SPEC §5).
+    pub refresh_reuse_grace: Duration,
+    /// `iss` written into and required of tokens.
+    pub jwt_issuer: Option<String>,
+    /// `aud` written into and required of tokens.
+    pub jwt_audience: Option<String>,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Interface to bind.
+    pub host: String,
+    /// Port to bind.
+    pub port: u16,
+    /// Base of the links in e-mails.
+    pub app_url: String,
+    /// Password hashing and policy.
+    pub password: PasswordConfig,
+    /// Refuse logins until the e-mail is verified.
+    pub require_email_verification: bool,
+    /// Real SMTP delivery; `None` writes mail to `mail_outbox_dir`.
+    pub smtp: Option<SmtpConfig>,
+    /// Sender address of outgoing mail.
+    pub mail_from: String,
+    /// Where mail goes without SMTP.
+    pub mail_outbox_dir: PathBuf,
+    /// Lifetime of password-reset tokens.
+    pub reset_token_ttl: Duration,
+    /// Lifetime of e-mail verification tokens.
+    pub verify_token_ttl: Duration,
+    /// `false` turns every rate limit off.
+    pub rate_limit_enabled: bool,
+    /// Also hand out the refresh token as a cookie.
+    pub refresh_cookie: bool,
+    /// Allowed CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Where the auth endpoints are mounted, e.g. `/api/auth`.
+    pub route_prefix: String,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Directory for the generated secret and the default database.
+    pub data_dir: PathBuf,
+}
+
+impl Config {
+    /// Reads the process environment and `./.env`; generates a development
+    /// secret into `./data/secret.key` when none is configured.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Source::environment(), true)
+    }
+
+    /// Builds a configuration from explicit variables only (no environment,
+    /// no `.env`). Without `SECRET_KEY`, a random in-memory secret is used:
+    /// handy for tests and embedding.
+    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, ConfigError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Self::from_source(&Source::vars(map), false)
+    }
+
+    /// Reads and checks every group of settings, stopping at the first bad
+    /// value; only then, when no `SECRET_KEY` is set, a secret is generated
+    /// (into `DATA_DIR/secret.key` if `persist_secret`).
+    fn from_source(src: &Source<'_>, persist_secret: bool) -> Result<Self, ConfigError> {
+        let (production, data_dir) = deployment::mode(src)?;
+        let tokens = tokens::read(src, production)?;
+        let password = password::read(src)?;
+        let mail = mail::read(src, &data_dir)?;
+        let server = server::read(src)?;
+        let database_url = deployment::database_url(src, &data_dir)?;
+        let log_format = deployment::log_format(src)?;
+
+        // Only once everything else is valid: a generated secret is written to disk.
+        let (secret_key, secret_generated) =
+            secret::resolve(tokens.secret_key, persist_secret, &data_dir)?;
+        Ok(Config {
+            production,
+            secret_key,
+            secret_generated,
+            secret_key_previous: tokens.secret_key_previous,
+            algorithm: tokens.algorithm,
+            access_token_ttl: tokens.access_token_ttl,
+            refresh_token_ttl: tokens.refresh_token_ttl,
+            refresh_reuse_grace: tokens.refresh_reuse_grace,
+            jwt_issuer: tokens.jwt_issuer,
+            jwt_audience: tokens.jwt_audience,
+            database_url,
+            host: server.host,
+            port: server.port,
+            app_url: server.app_url,
+            password,
+            require_email_verification: mail.require_email_verification,
+            smtp: mail.smtp,
+            mail_from: mail.mail_from,
+            mail_outbox_dir: mail.mail_outbox_dir,
+            reset_token_ttl: mail.reset_token_ttl,
+            verify_token_ttl: mail.verify_token_ttl,
+            rate_limit_enabled: server.rate_limit_enabled,
+            refresh_cookie: tokens.refresh_cookie,
+            cors_origins: server.cors_origins,
+            route_prefix: server.route_prefix,
+            log_format,
+            data_dir,
+        })
+    }
+
+    /// The address to bind, `HOST:PORT`.
+    pub fn bind_address(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_vars([("PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.variable, "PORT");
+        let err = Config::from_vars([("SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(err.variable, "SECRET_KEY");
+        let err = Config::from_vars([("ALGORITHM", "none")]).unwrap_err();
+        assert_eq!(err.variable, "ALGORITHM");
+    }
+}

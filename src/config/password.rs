@@ -1,0 +1,48 @@
+//! Password settings: the hasher for new hashes, the bcrypt cost, the minimum
+//! length, and the pool of hashing threads with its queue.
+
+use super::source::Source;
+use super::{ConfigError, HasherKind, PasswordConfig};
+
+/// `PASSWORD_HASHER`, `BCRYPT_ROUNDS`, `PASSWORD_MIN_LENGTH`, `HASH_WORKERS`
+/// and `HASH_QUEUE`.
+pub(super) fn read(src: &Source<'_>) -> Result<PasswordConfig, ConfigError> {
+    let hasher = match src.get("PASSWORD_HASHER").map(|v| v.to_ascii_lowercase()) {
+        None => HasherKind::Argon2id,
+        Some(v) if v == "argon2id" || v == "argon2" => HasherKind::Argon2id,
+        Some(v) if v == "bcrypt" => HasherKind::Bcrypt,
+        Some(v) => {
+            return Err(ConfigError::new(
+                "PASSWORD_HASHER",
+                format!("expected argon2id or bcrypt, got {v:?}"),
+            ));
+        }
+    };
+    let bcrypt_rounds: u32 = src.parse("BCRYPT_ROUNDS", 12, "a whole number")?;
+    if !(4..=31).contains(&bcrypt_rounds) {
+        return Err(ConfigError::new(
+            "BCRYPT_ROUNDS",
+            "must be between 4 and 31",
+        ));
+    }
+    let min_length: usize = src.parse("PASSWORD_MIN_LENGTH", 8, "a whole number")?;
+    if !(1..=128).contains(&min_length) {
+        return Err(ConfigError::new(
+            "PASSWORD_MIN_LENGTH",
+            "must be between 1 and 128",
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = src.positive("HASH_WORKERS", cores as u64)? as usize;
+    let queue_capacity = src.parse("HASH_QUEUE", 128usize, "a whole number")?;
+    if queue_capacity < 64 {
+        return Err(ConfigError::new("HASH_QUEUE", "must be at least 64"));
+    }
+    Ok(PasswordConfig {
+        hasher,
+        bcrypt_rounds,
+        min_length,
+        queue_capacity,
+        workers,
+    })
+}

@@ -1,0 +1,94 @@
+//! `Debug` for the configuration with the secrets hidden, so that it can be
+//! logged: the signing keys, the database password and the SMTP password.
+
+use super::{Config, SmtpConfig};
+
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("production", &self.production)
+            .field("secret_key", &REDACTED)
+            .field("secret_generated", &self.secret_generated)
+            .field("secret_key_previous", &self.secret_key_previous.len())
+            .field("algorithm", &self.algorithm)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("app_url", &self.app_url)
+            .field("password", &self.password)
+            .field(
+                "require_email_verification",
+                &self.require_email_verification,
+            )
+            .field("smtp", &self.smtp)
+            .field("mail_from", &self.mail_from)
+            .field("mail_outbox_dir", &self.mail_outbox_dir)
+            .field("reset_token_ttl", &self.reset_token_ttl)
+            .field("verify_token_ttl", &self.verify_token_ttl)
+            .field("rate_limit_enabled", &self.rate_limit_enabled)
+            .field("refresh_cookie", &self.refresh_cookie)
+            .field("cors_origins", &self.cors_origins)
+            .field("route_prefix", &self.route_prefix)
+            .field("log_format", &self.log_format)
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/…` with the password replaced.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let slash = if rest.contains('/') { "/" } else { "" };
+            format!("{scheme}://{user}:{REDACTED}@{host}{slash}{path}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let cfg = Config::from_vars([
+            ("SECRET_KEY", "s".repeat(40).as_str()),
+            ("SECRET_KEY_PREVIOUS", "p".repeat(40).as_str()),
+            ("DATABASE_URL", "postgres://app:hunter2@db.example/auth"),
+            ("SMTP_HOST", "smtp.example"),
+            ("SMTP_USERNAME", "mailer"),
+            ("SMTP_PASSWORD", "mail-secret"),
+        ])
+        .unwrap();
+        let shown = format!("{cfg:?}");
+        for secret in ["ssss", "pppp", "hunter2", "mail-secret"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(shown.contains("postgres://app:<redacted>@db.example/auth"));
+    }
+}
