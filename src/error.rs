@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// A problem with one input field, reported in `error.details`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name as the client sent it (e.g. `password`).
     pub field: String,
@@ -189,18 +189,37 @@ impl Error {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+pub struct ErrorBody<'a> {
+    /// A message for people.
     message: String,
+    /// The stable, machine-readable code (SPEC §3), e.g. `VALIDATION_ERROR`.
     code: &'a str,
+    /// Which fields are wrong, for `VALIDATION_ERROR` only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     details: Option<&'a [FieldError]>,
 }
 
-#[derive(Serialize)]
-struct ErrorEnvelope<'a> {
+/// Every error answer in the envelope: `{"success": false, "error": {…}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorEnvelope<'a> {
+    /// Always `false`.
+    #[schema(schema_with = always_false)]
     success: bool,
+    /// What went wrong.
     error: ErrorBody<'a>,
+}
+
+/// The schema of `success` in an error answer: the constant `false`.
+fn always_false() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([false]))
+        .build()
 }
 
 impl IntoResponse for Error {

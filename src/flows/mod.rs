@@ -38,6 +38,7 @@ mod sessions;
 pub use authenticate::AuthSession;
 pub use register::{Registered, Registration};
 pub use session::TokenPair;
+pub(crate) use session::bearer as bearer_schema;
 
 use crate::config::Config;
 use crate::error::{Error, FieldError, Result};

@@ -10,16 +10,27 @@ use crate::store::User;
 use crate::token::TokenType;
 
 /// An access/refresh pair, as login, registration and refresh return it.
-#[derive(Debug, Clone, Serialize)]
+/// (Its `ToSchema` describes this serialized shape for the OpenAPI document.)
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     /// Bearer token for API calls.
     pub access_token: String,
     /// Token for `/refresh`.
     pub refresh_token: String,
     /// Always `bearer`.
+    #[schema(schema_with = bearer)]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+}
+
+/// The schema of `token_type`: the constant `bearer`.
+pub(crate) fn bearer() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["bearer"]))
+        .description(Some("Always `bearer`."))
+        .build()
 }
 
 impl Flows {

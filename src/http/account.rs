@@ -6,38 +6,92 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::AppState;
 use super::body::JsonBody;
 use super::extract::{ActiveUser, AuthSession};
+use super::openapi::answers::{Busy, Inactive, Invalid, Unauthenticated};
+use super::openapi::schemas::{display_name, new_password};
 use super::response::{Envelope, Message, SessionView, UserView};
 use crate::domain::ClientInfo;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorEnvelope, Result};
 
-/// `GET /me`: the current active user.
+/// The current user.
+#[utoipa::path(get, path = "/me", tag = "account",
+    security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),
+    responses(
+        (status = 200, description = "The user", body = Envelope<UserView>),
+        Unauthenticated, Inactive, Busy,
+    ))]
 pub async fn me(ActiveUser(user): ActiveUser) -> Response {
     Envelope::ok(UserView::new(&user)).into_response()
 }
 
-/// `PATCH /me`: updates `name` and the application's own fields.
+/// `PATCH /me` body, read as a JSON object because what a key's absence
+/// means differs from `null` (see [`Flows::update_profile`](crate::Flows::update_profile)).
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct ProfileChanges(Map<String, Value>);
+
+impl PartialSchema for ProfileChanges {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .property("name", display_name())
+            .description(Some(
+                "The changes: `name` and the application's own fields. Keys left out stay as they \
+                 are; `email`, `password`, `id` and the `is_…` flags cannot be changed here (422).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ProfileChanges {}
+
+/// Update the current user.
+///
+/// Changes `name` and the application's own fields; keys that are left out
+/// stay as they are.
+#[utoipa::path(patch, path = "/me", tag = "account",
+    request_body = ProfileChanges,
+    security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),
+    responses(
+        (status = 200, description = "The updated user", body = Envelope<UserView>),
+        Unauthenticated, Inactive, Invalid, Busy,
+    ))]
 pub async fn update_me(
     State(state): State<AppState>,
     ActiveUser(user): ActiveUser,
-    JsonBody(changes): JsonBody<Map<String, Value>>,
+    JsonBody(changes): JsonBody<ProfileChanges>,
 ) -> Result<Response> {
-    let updated = state.flows.update_profile(&user, &changes).await?;
+    let updated = state.flows.update_profile(&user, &changes.0).await?;
     Ok(Envelope::ok(UserView::new(&updated)).into_response())
 }
 
 /// `POST /change-password` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
+    /// The password in use now.
+    #[schema(format = Password)]
     current_password: String,
+    #[schema(schema_with = new_password)]
     new_password: String,
 }
 
-/// `POST /change-password`: checks the current password, sets the new one
-/// and revokes the user's other sessions; this session stays valid.
+/// Change the password; other sessions are revoked.
+///
+/// Checks the current password and sets the new one; this session stays
+/// valid.
+#[utoipa::path(post, path = "/change-password", tag = "account",
+    request_body = ChangePasswordRequest,
+    security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),
+    responses(
+        (status = 200, description = "Password changed", body = Envelope<Message>),
+        (status = 400, description = "INVALID_PASSWORD: the current password is wrong", body = ErrorEnvelope),
+        Unauthenticated, Inactive, Invalid, Busy,
+    ))]
 pub async fn change_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -54,7 +108,13 @@ pub async fn change_password(
     .into_response())
 }
 
-/// `GET /sessions`: the user's open sessions.
+/// The user's open sessions.
+#[utoipa::path(get, path = "/sessions", tag = "sessions",
+    security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),
+    responses(
+        (status = 200, description = "The open sessions", body = Envelope<Vec<SessionView>>),
+        Unauthenticated, Busy,
+    ))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     session: AuthSession,
@@ -67,8 +127,17 @@ pub async fn list_sessions(
     Ok(Envelope::ok(views).into_response())
 }
 
-/// `DELETE /sessions/{id}`: revokes one of the user's sessions; 404 for
-/// another user's, an unknown or a malformed id.
+/// Revoke one of the user's sessions.
+///
+/// The current session too: that is a logout.
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "A session id from `GET /sessions`")),
+    security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),
+    responses(
+        (status = 200, description = "Session revoked", body = Envelope<Message>),
+        (status = 404, description = "NOT_FOUND: not one of the user's open sessions (another user's, an unknown or a malformed id)", body = ErrorEnvelope),
+        Unauthenticated, Busy,
+    ))]
 pub async fn delete_session(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -4,30 +4,47 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::body::{FormBody, JsonBody, OptionalJsonBody};
 use super::extract::AuthSession;
-use super::response::{Envelope, Message, UserView, no_store};
+use super::openapi::answers::{Busy, Inactive, Invalid, RateLimited, Unauthenticated};
+use super::openapi::schemas::{display_name, email_address, new_password};
+use super::response::{Envelope, FormLoginAnswer, Message, RegisteredView, TokenPair, no_store};
 use crate::domain::ClientInfo;
-use crate::error::Result;
+use crate::error::{ErrorEnvelope, Result};
 use crate::flows::{Registered, Registration};
 
 /// `POST /register` body: e-mail, password, optional name, and the
-/// application's own fields.
-#[derive(Debug, Deserialize)]
+/// application's own fields beside them.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(schema_with = email_address)]
     email: String,
+    #[schema(schema_with = new_password)]
     password: String,
     #[serde(default)]
+    #[schema(schema_with = display_name)]
     name: Option<String>,
     #[serde(flatten)]
+    #[schema(ignore)]
     rest: Map<String, Value>,
 }
 
-/// `POST /register`: 201 with the user and a token pair, or (verification
-/// required) 201 with the user only, whether or not the address was new.
+/// Create an account.
+///
+/// 201 with the user and a token pair; while e-mail verification is
+/// required, 201 with the user only (without its id), whether or not the
+/// address was new. The application's own user fields go beside the others.
+#[utoipa::path(post, path = "/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The account, signed in (or awaiting verification)", body = Envelope<RegisteredView>),
+        (status = 409, description = "EMAIL_ALREADY_EXISTS (never while verification is required)", body = ErrorEnvelope),
+        Invalid, RateLimited, Busy,
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -40,32 +57,37 @@ pub async fn register(
         fields: req.rest,
     };
     Ok(match state.flows.register(input, &client).await? {
-        Registered::SignedIn { user, tokens } => no_store(
-            Envelope::created(json!({
-                "user": UserView::new(&user),
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token,
-                "token_type": tokens.token_type,
-                "expires_in": tokens.expires_in,
-            }))
-            .into_response(),
-        ),
+        Registered::SignedIn { user, tokens } => {
+            no_store(Envelope::created(RegisteredView::signed_in(&user, &tokens)).into_response())
+        }
         Registered::AwaitingVerification { user } => {
-            Envelope::created(json!({ "user": UserView::without_id(&user) })).into_response()
+            Envelope::created(RegisteredView::awaiting_verification(&user)).into_response()
         }
     })
 }
 
-/// `POST /login` form (OAuth2 password flow); `grant_type`, `scope` and
-/// `client_id` are accepted and ignored.
-#[derive(Debug, Deserialize)]
+/// `POST /login` form (OAuth2 password flow). `grant_type`, `scope` and
+/// `client_id` may be sent too: they are accepted and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginForm {
+    /// The e-mail address.
     username: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-/// `POST /login`: the pair in the envelope, plus `access_token` and
-/// `token_type` at the top level for OAuth2 clients such as Swagger UI.
+/// Log in with an OAuth2 password form (Swagger UI's Authorize).
+///
+/// The token pair in the envelope, and `access_token` and `token_type` also
+/// at the top level, where OAuth2 password-flow clients look.
+#[utoipa::path(post, path = "/login", tag = "auth",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Logged in: a new session", body = FormLoginAnswer),
+        (status = 401, description = "INVALID_CREDENTIALS: wrong e-mail or password", body = ErrorEnvelope),
+        (status = 403, description = "INACTIVE_USER or EMAIL_NOT_VERIFIED", body = ErrorEnvelope),
+        Invalid, RateLimited, Busy,
+    ))]
 pub async fn login_form(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -75,23 +97,29 @@ pub async fn login_form(
         .flows
         .login(&form.username, &form.password, &client)
         .await?;
-    let body = json!({
-        "success": true,
-        "data": &pair,
-        "access_token": &pair.access_token,
-        "token_type": pair.token_type,
-    });
-    Ok(no_store(Json(body).into_response()))
+    Ok(no_store(Json(FormLoginAnswer::new(pair)).into_response()))
 }
 
 /// `POST /login/json` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginJson {
+    /// The e-mail address.
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-/// `POST /login/json`: the pair in the envelope.
+/// Log in with a JSON body.
+///
+/// The token pair in the envelope.
+#[utoipa::path(post, path = "/login/json", tag = "auth",
+    request_body = LoginJson,
+    responses(
+        (status = 200, description = "Logged in: a new session", body = Envelope<TokenPair>),
+        (status = 401, description = "INVALID_CREDENTIALS: wrong e-mail or password", body = ErrorEnvelope),
+        (status = 403, description = "INACTIVE_USER or EMAIL_NOT_VERIFIED", body = ErrorEnvelope),
+        Invalid, RateLimited, Busy,
+    ))]
 pub async fn login_json(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -105,12 +133,23 @@ pub async fn login_json(
 }
 
 /// `POST /refresh` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    /// The refresh token of the last pair.
     refresh_token: String,
 }
 
-/// `POST /refresh`: rotates the refresh token and returns a new pair.
+/// Rotate a refresh token for a new pair.
+///
+/// The presented refresh token is spent; replaying a spent one revokes the
+/// session (SPEC §5).
+#[utoipa::path(post, path = "/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair for the same session", body = Envelope<TokenPair>),
+        (status = 401, description = "INVALID_TOKEN, TOKEN_EXPIRED or TOKEN_REVOKED (a replayed token revokes its session)", body = ErrorEnvelope),
+        Inactive, Invalid, Busy,
+    ))]
 pub async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -121,13 +160,23 @@ pub async fn refresh(
 }
 
 /// `POST /logout` body (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct LogoutRequest {
+    /// Revoke all of the user's sessions, not only this one.
     #[serde(default)]
     all: bool,
 }
 
-/// `POST /logout`: revokes this session, or all of the user's with `{"all": true}`.
+/// Revoke this session, or all with {"all": true}.
+///
+/// The body may be left out.
+#[utoipa::path(post, path = "/logout", tag = "sessions",
+    request_body = Option<LogoutRequest>,
+    security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),
+    responses(
+        (status = 200, description = "Logged out", body = Envelope<Message>),
+        Unauthenticated, Invalid, Busy,
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     client: ClientInfo,

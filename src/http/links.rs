@@ -5,21 +5,33 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::body::JsonBody;
+use super::openapi::answers::{Busy, Invalid, RateLimited};
+use super::openapi::schemas::{email_address, new_password};
 use super::response::{Envelope, Message, UserView};
 use crate::domain::ClientInfo;
-use crate::error::Result;
+use crate::error::{ErrorEnvelope, Result};
 
 /// Body of `/forgot-password` and `/verify-email/resend`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmailRequest {
+    #[schema(schema_with = email_address)]
     email: String,
 }
 
-/// `POST /forgot-password`: the same answer, in the same time, whether or
-/// not the address is registered; a registered, active user gets a link.
+/// Mail a reset link (same answer for every address).
+///
+/// The same answer, in the same time, whether or not the address is
+/// registered; a registered, active user gets a link.
+#[utoipa::path(post, path = "/forgot-password", tag = "password reset",
+    request_body = EmailRequest,
+    responses(
+        (status = 200, description = "Asked for (whatever the address)", body = Envelope<Message>),
+        Invalid, RateLimited,
+    ))]
 pub async fn forgot_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -33,13 +45,24 @@ pub async fn forgot_password(
 }
 
 /// Body of `POST /reset-password`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetRequest {
+    /// The token of the mailed link.
     token: String,
+    #[schema(schema_with = new_password)]
     new_password: String,
 }
 
-/// `POST /reset-password`: sets a new password with a single-use token.
+/// Set a new password with a mailed token.
+///
+/// The token is single-use; every session of the user is revoked.
+#[utoipa::path(post, path = "/reset-password", tag = "password reset",
+    request_body = ResetRequest,
+    responses(
+        (status = 200, description = "Password reset", body = Envelope<Message>),
+        (status = 400, description = "INVALID_RESET_TOKEN: unknown, expired or used", body = ErrorEnvelope),
+        Invalid, Busy,
+    ))]
 pub async fn reset_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -56,12 +79,20 @@ pub async fn reset_password(
 }
 
 /// Body of `POST /verify-email`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyRequest {
+    /// The token of the mailed link.
     token: String,
 }
 
-/// `POST /verify-email`: confirms the address; the user.
+/// Confirm the e-mail address with a mailed token.
+#[utoipa::path(post, path = "/verify-email", tag = "verification",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "The user, verified", body = Envelope<UserView>),
+        (status = 400, description = "INVALID_VERIFICATION_TOKEN: unknown, expired or used", body = ErrorEnvelope),
+        Invalid, Busy,
+    ))]
 pub async fn verify_email(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -71,8 +102,15 @@ pub async fn verify_email(
     Ok(Envelope::ok(UserView::new(&user)).into_response())
 }
 
-/// `POST /verify-email/resend` (alias `/send-verification`): the same answer
-/// whatever the address; an unverified, active user gets a new link.
+/// Mail a new verification link (same answer for every address).
+///
+/// An unverified, active user gets a new link.
+#[utoipa::path(post, path = "/verify-email/resend", tag = "verification",
+    request_body = EmailRequest,
+    responses(
+        (status = 200, description = "Asked for (whatever the address)", body = Envelope<Message>),
+        Invalid, RateLimited,
+    ))]
 pub async fn resend_verification(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<EmailRequest>,
@@ -82,4 +120,20 @@ pub async fn resend_verification(
         message: "If that address needs verification, a new link has been sent to it",
     })
     .into_response())
+}
+
+/// Mail a new verification link (Fastpy's name for `/verify-email/resend`).
+///
+/// An unverified, active user gets a new link.
+#[utoipa::path(post, path = "/send-verification", tag = "verification",
+    request_body = EmailRequest,
+    responses(
+        (status = 200, description = "Asked for (whatever the address)", body = Envelope<Message>),
+        Invalid, RateLimited,
+    ))]
+pub async fn send_verification(
+    state: State<AppState>,
+    body: JsonBody<EmailRequest>,
+) -> Result<Response> {
+    resend_verification(state, body).await
 }

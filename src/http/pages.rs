@@ -10,11 +10,13 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::body::FormBody;
+use super::openapi::schemas::new_password;
 use crate::domain::ClientInfo;
-use crate::error::Error;
+use crate::error::{Error, ErrorEnvelope};
 use crate::mail::escape_html as escape;
 
 /// Path of the pages' stylesheet.
@@ -33,7 +35,9 @@ button:focus,input:focus{outline:3px solid #f2b134;outline-offset:1px}
 .hint{color:#4a5262;font-size:.9rem}
 ";
 
-/// `GET /assets/portcullis.css`.
+/// The pages' stylesheet.
+#[utoipa::path(get, path = STYLESHEET_PATH, tag = "pages",
+    responses((status = 200, description = "CSS", body = String, content_type = "text/css")))]
 pub async fn stylesheet() -> Response {
     (
         [
@@ -140,7 +144,16 @@ fn reset_form(token: &str, min_length: usize, errors: &[String]) -> String {
     body
 }
 
-/// `GET /reset-password?token=…`: the new-password form (the token is not spent).
+/// HTML page: choose a new password (the link in the reset mail).
+///
+/// The new-password form; opening it does not spend the token.
+#[utoipa::path(get, path = "/reset-password", tag = "pages",
+    params(("token" = String, Query, description = "The token of the mailed link")),
+    responses(
+        (status = 200, description = "The page", content(("text/html"))),
+        (status = 400, description = "The link expired or was used", content(("text/html"))),
+        (status = 503, description = "The database is unreachable", content(("text/html"))),
+    ))]
 pub async fn reset_page(State(state): State<AppState>, q: TokenQuery) -> Response {
     match state.flows.reset_link_is_live(&q.token).await {
         Ok(true) => page(
@@ -154,17 +167,32 @@ pub async fn reset_page(State(state): State<AppState>, q: TokenQuery) -> Respons
 }
 
 /// The reset form as submitted.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetForm {
+    /// The token of the mailed link.
     #[serde(default)]
+    #[schema(required = true)]
     token: String,
     #[serde(default)]
+    #[schema(schema_with = new_password, required = true)]
     new_password: String,
+    /// The new password again.
     #[serde(default)]
+    #[schema(schema_with = new_password, required = true)]
     confirm_password: String,
 }
 
-/// `POST /reset-password` (form): completes the reset.
+/// HTML form submission: set the new password.
+///
+/// Completes the reset; every session of the user is revoked.
+#[utoipa::path(post, path = "/reset-password", tag = "pages",
+    request_body(content = ResetForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Done", content(("text/html"))),
+        (status = 400, description = "The link expired or was used", content(("text/html"))),
+        (status = 422, description = "The form again, saying what to fix; a form that cannot be read at all (a field given twice) is VALIDATION_ERROR in the envelope", content(("text/html"), (ErrorEnvelope = "application/json"))),
+        (status = 503, description = "The database is unreachable or busy", content(("text/html"))),
+    ))]
 pub async fn reset_submit(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -212,7 +240,16 @@ pub async fn reset_submit(
     }
 }
 
-/// `GET /verify-email?token=…`: a confirm button (the token is not spent).
+/// HTML page: confirm the e-mail address (the link in the verification mail).
+///
+/// A confirm button; opening the page does not spend the token.
+#[utoipa::path(get, path = "/verify-email", tag = "pages",
+    params(("token" = String, Query, description = "The token of the mailed link")),
+    responses(
+        (status = 200, description = "The page", content(("text/html"))),
+        (status = 400, description = "The link expired or was used", content(("text/html"))),
+        (status = 503, description = "The database is unreachable", content(("text/html"))),
+    ))]
 pub async fn verify_page(State(state): State<AppState>, q: TokenQuery) -> Response {
     match state.flows.verification_link_is_live(&q.token).await {
         Ok(true) => page(
@@ -229,13 +266,23 @@ pub async fn verify_page(State(state): State<AppState>, q: TokenQuery) -> Respon
 }
 
 /// The confirm form as submitted.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyForm {
+    /// The token of the mailed link.
     #[serde(default)]
+    #[schema(required = true)]
     token: String,
 }
 
-/// `POST /verify-email` (form): completes the verification.
+/// HTML form submission: confirm the address.
+#[utoipa::path(post, path = "/verify-email", tag = "pages",
+    request_body(content = VerifyForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Done", content(("text/html"))),
+        (status = 400, description = "The link expired or was used", content(("text/html"))),
+        (status = 422, description = "VALIDATION_ERROR: a form that cannot be read (a field given twice)", body = ErrorEnvelope),
+        (status = 503, description = "The database is unreachable or busy", content(("text/html"))),
+    ))]
 pub async fn verify_submit(
     State(state): State<AppState>,
     client: ClientInfo,

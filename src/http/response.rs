@@ -5,16 +5,32 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde::ser::SerializeMap;
+use utoipa::ToSchema;
 
+use crate::fields::ExtraFields;
 pub use crate::flows::TokenPair;
+use crate::flows::bearer_schema;
 use crate::store::{SessionInfo, User};
 
-/// A successful answer: `{"success": true, "data": T}` with a status.
-#[derive(Debug)]
+/// A successful answer: `{"success": true, "data": …}`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Envelope<T> {
+    #[serde(skip)]
+    #[schema(ignore)]
     status: StatusCode,
+    /// Always `true`.
+    #[schema(schema_with = always_true)]
+    success: bool,
+    /// The answer.
     data: T,
+}
+
+/// The schema of `success` in a successful answer: the constant `true`.
+pub(crate) fn always_true() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([true]))
+        .build()
 }
 
 impl<T: Serialize> Envelope<T> {
@@ -22,6 +38,7 @@ impl<T: Serialize> Envelope<T> {
     pub fn ok(data: T) -> Self {
         Self {
             status: StatusCode::OK,
+            success: true,
             data,
         }
     }
@@ -30,32 +47,101 @@ impl<T: Serialize> Envelope<T> {
     pub fn created(data: T) -> Self {
         Self {
             status: StatusCode::CREATED,
+            success: true,
             data,
         }
     }
 }
 
-#[derive(Serialize)]
-struct EnvelopeBody<'a, T> {
-    success: bool,
-    data: &'a T,
-}
-
 impl<T: Serialize> IntoResponse for Envelope<T> {
     fn into_response(self) -> Response {
-        let body = EnvelopeBody {
-            success: true,
-            data: &self.data,
-        };
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self)).into_response()
     }
 }
 
 /// `{"message": "…"}`, the data of acknowledgements.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Message {
     /// What happened.
     pub message: &'static str,
+}
+
+/// The answer to `POST /register`: the user, and the first session's tokens
+/// unless e-mail verification is required.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredView<'a> {
+    /// The new account.
+    user: UserView<'a>,
+    /// Bearer token for API calls (absent while verification is required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    access_token: Option<&'a str>,
+    /// Token for `/refresh` (absent while verification is required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    refresh_token: Option<&'a str>,
+    /// Always `bearer` (absent while verification is required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = bearer_schema)]
+    token_type: Option<&'static str>,
+    /// Seconds until the access token expires (absent while verification is
+    /// required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    expires_in: Option<i64>,
+}
+
+impl<'a> RegisteredView<'a> {
+    /// A new account with its first session.
+    pub fn signed_in(user: &'a User, tokens: &'a TokenPair) -> Self {
+        Self {
+            user: UserView::new(user),
+            access_token: Some(&tokens.access_token),
+            refresh_token: Some(&tokens.refresh_token),
+            token_type: Some(tokens.token_type),
+            expires_in: Some(tokens.expires_in),
+        }
+    }
+
+    /// An account waiting for its address to be verified: no id, no tokens.
+    pub fn awaiting_verification(user: &'a User) -> Self {
+        Self {
+            user: UserView::without_id(user),
+            access_token: None,
+            refresh_token: None,
+            token_type: None,
+            expires_in: None,
+        }
+    }
+}
+
+/// The answer to the form login: the token pair in the envelope, and
+/// `access_token` and `token_type` also at the top level, where OAuth2
+/// password-flow clients (Swagger UI's Authorize) read them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormLoginAnswer {
+    /// Always `true`.
+    #[schema(schema_with = always_true)]
+    success: bool,
+    /// The token pair.
+    data: TokenPair,
+    /// The access token again.
+    access_token: String,
+    /// Always `bearer`.
+    #[schema(schema_with = bearer_schema)]
+    token_type: &'static str,
+}
+
+impl FormLoginAnswer {
+    /// The answer carrying `pair`.
+    pub fn new(pair: TokenPair) -> Self {
+        Self {
+            success: true,
+            access_token: pair.access_token.clone(),
+            token_type: pair.token_type,
+            data: pair,
+        }
+    }
 }
 
 /// Formats Unix seconds as RFC 3339 (UTC).
@@ -69,28 +155,55 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A user as responses show it (SPEC §4); `with_id: false` leaves the id out
-/// (registration while verification is required).
-#[derive(Debug)]
+/// A user as answers show it (SPEC §4), with the application's own fields
+/// beside the others.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserView<'a> {
-    user: &'a User,
-    with_id: bool,
+    /// The user's id; absent only in the answer to a registration while
+    /// e-mail verification is required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    id: Option<i64>,
+    /// The address as registered (trimmed).
+    email: &'a str,
+    /// The display name.
+    name: Option<&'a str>,
+    /// Deactivated users cannot log in.
+    is_active: bool,
+    /// The e-mail address was confirmed.
+    is_verified: bool,
+    /// May use the admin API.
+    is_superuser: bool,
+    /// When the account was created (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// The application's own fields, at the top level beside the others.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    extra: &'a ExtraFields,
 }
 
 impl<'a> UserView<'a> {
     /// The full view.
     pub fn new(user: &'a User) -> Self {
         Self {
-            user,
-            with_id: true,
+            id: Some(user.id),
+            email: &user.email,
+            name: user.name.as_deref(),
+            is_active: user.is_active,
+            is_verified: user.is_verified,
+            is_superuser: user.is_superuser,
+            created_at: rfc3339(user.created_at),
+            extra: &user.extra,
         }
     }
 
     /// The view without `id`.
     pub fn without_id(user: &'a User) -> Self {
         Self {
-            user,
-            with_id: false,
+            id: None,
+            ..Self::new(user)
         }
     }
 }
@@ -102,34 +215,23 @@ impl UserView<'_> {
     }
 }
 
-impl Serialize for UserView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let u = self.user;
-        let mut map = s.serialize_map(None)?;
-        if self.with_id {
-            map.serialize_entry("id", &u.id)?;
-        }
-        map.serialize_entry("email", &u.email)?;
-        map.serialize_entry("name", &u.name)?;
-        map.serialize_entry("is_active", &u.is_active)?;
-        map.serialize_entry("is_verified", &u.is_verified)?;
-        map.serialize_entry("is_superuser", &u.is_superuser)?;
-        map.serialize_entry("created_at", &rfc3339(u.created_at))?;
-        for (key, value) in &u.extra {
-            map.serialize_entry(key, value)?;
-        }
-        map.end()
-    }
-}
-
 /// One entry of `GET /sessions`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionView {
+    /// The session's opaque id, for `DELETE /sessions/{id}`.
     id: String,
+    /// When the session logged in (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     created_at: String,
+    /// When it was last refreshed or used (RFC 3339, UTC).
+    #[schema(format = DateTime)]
     last_used_at: String,
+    /// The client's IP at login.
     ip: Option<String>,
+    /// The client's user agent at login.
     user_agent: Option<String>,
+    /// Whether this is the session of the token that asks.
     current: bool,
 }
 

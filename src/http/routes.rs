@@ -27,7 +27,7 @@ fn auth_routes() -> Router<AppState> {
         .route("/reset-password", post(links::reset_password))
         .route("/verify-email", post(links::verify_email))
         .route("/verify-email/resend", post(links::resend_verification))
-        .route("/send-verification", post(links::resend_verification))
+        .route("/send-verification", post(links::send_verification))
 }
 
 /// Portcullis's routes and the application's `routes` under one stack of
@@ -49,7 +49,7 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/.well-known/jwks.json", get(ops::jwks))
-        .merge(openapi::swagger_ui(openapi::document(prefix)))
+        .merge(openapi::swagger_ui(openapi::document(&state.config)))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(
             middleware::portcullis_defaults,

@@ -5,7 +5,7 @@
 mod policy;
 mod pool;
 
-pub use policy::{NewPassword, is_common_password};
+pub use policy::{MAX_PASSWORD_CHARS, NewPassword, is_common_password};
 pub use pool::PasswordHasherPool;
 
 use argon2::password_hash::phc::PasswordHash;

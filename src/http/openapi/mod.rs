@@ -1,0 +1,139 @@
+//! The OpenAPI 3.1 description of every endpoint (`GET /openapi.json`) and
+//! Swagger UI at `/docs`, whose Authorize button logs in through `/login`.
+//!
+//! The document is generated with utoipa from the code, so it cannot drift
+//! from it: each handler carries a `#[utoipa::path]` attribute with its
+//! path, body and answers, and the request and response types derive
+//! `ToSchema` (the success envelope is the generic [`Envelope<T>`], every
+//! error body the one [`ErrorEnvelope`]). [`AuthApi`] and [`RootApi`]
+//! collect them. What only the configuration knows is filled in by
+//! [`document`]: the route prefix the auth endpoints are nested under (as
+//! the router nests them), the token URL of the OAuth2 password flow, and
+//! the password length limits. The answers that come from the router and
+//! the body extractors rather than from a handler are added in one place
+//! ([`answers::add_shared_answers`]).
+//!
+//! [`Envelope<T>`]: super::response::Envelope
+
+pub mod answers;
+pub mod schemas;
+
+use serde_json::Value;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::{account, auth, links, oauth, ops, pages};
+use crate::config::Config;
+use crate::error::ErrorEnvelope;
+
+/// What the document says about itself.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portcullis",
+        description = "Email/password JWT authentication. Every JSON answer is \
+            {\"success\": true, \"data\": …} or {\"success\": false, \"error\": {\"message\", \
+            \"code\", \"details\"?}}, except the RFC 6749 bodies of `/token` and the JWK Set; \
+            the pages behind the mailed links answer in HTML. Any path that is not served \
+            answers 404 NOT_FOUND, and a served path asked with another method 405 \
+            METHOD_NOT_ALLOWED, both in the envelope.",
+    ),
+    components(schemas(ErrorEnvelope)),
+    tags(
+        (name = "auth", description = "Registering, logging in and refreshing tokens"),
+        (name = "account", description = "The signed-in user's own account"),
+        (name = "sessions", description = "Logging out and the user's sessions"),
+        (name = "password reset", description = "Forgotten passwords, by mailed link"),
+        (name = "verification", description = "Confirming the e-mail address, by mailed link"),
+        (name = "operations", description = "Health, readiness, metrics and public keys"),
+        (name = "pages", description = "The HTML pages the mailed links open, at the root"),
+    ),
+)]
+struct Base;
+
+/// The endpoints of SPEC §6, nested under `AUTH_ROUTE_PREFIX` as the router
+/// nests them.
+#[derive(OpenApi)]
+#[openapi(paths(
+    auth::register,
+    auth::login_form,
+    auth::login_json,
+    oauth::token,
+    auth::refresh,
+    auth::logout,
+    account::me,
+    account::update_me,
+    account::change_password,
+    account::list_sessions,
+    account::delete_session,
+    links::forgot_password,
+    links::reset_password,
+    links::verify_email,
+    links::resend_verification,
+    links::send_verification,
+))]
+pub struct AuthApi;
+
+/// The endpoints at the root: the pages behind the mailed links and the
+/// operations endpoints.
+#[derive(OpenApi)]
+#[openapi(paths(
+    pages::reset_page,
+    pages::reset_submit,
+    pages::verify_page,
+    pages::verify_submit,
+    pages::stylesheet,
+    ops::healthz,
+    ops::readyz,
+    ops::metrics,
+    ops::jwks,
+))]
+pub struct RootApi;
+
+/// The OpenAPI document of the routes `config` serves.
+pub fn document(config: &Config) -> Value {
+    let prefix = &config.route_prefix;
+    let mut doc = Base::openapi()
+        .nest(prefix, AuthApi::openapi())
+        .merge_from(RootApi::openapi());
+    answers::add_shared_answers(&mut doc);
+    let components = doc.components.get_or_insert_with(Default::default);
+    let password_flow = Password::with_refresh_url(
+        format!("{prefix}/login"),
+        Scopes::new(),
+        format!("{prefix}/token"),
+    );
+    components.add_security_scheme(
+        "OAuth2PasswordBearer",
+        SecurityScheme::OAuth2(OAuth2::new([Flow::Password(password_flow)])),
+    );
+    components.add_security_scheme(
+        "BearerAuth",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+    let mut doc = serde_json::to_value(&doc).expect("the OpenAPI document is JSON");
+    schemas::apply_password_limits(&mut doc, &config.password);
+    doc
+}
+
+/// Swagger UI at `/docs` reading `/openapi.json`.
+pub fn swagger_ui(document: Value) -> SwaggerUi {
+    SwaggerUi::new("/docs")
+        .external_url_unchecked("/openapi.json", document)
+        .config(
+            utoipa_swagger_ui::Config::from("/openapi.json")
+                .persist_authorization(true)
+                .try_it_out_enabled(true),
+        )
+}
+
+#[cfg(test)]
+mod tests;
