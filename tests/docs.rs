@@ -27,29 +27,115 @@ const SCREENSHOT: &str = "/tmp/portcullis-docs.png";
 /// How long the page may take to show something.
 const PATIENCE: Duration = Duration::from_secs(15);
 
-/// Every route the router serves under the prefix: method and path.
-const AUTH_ROUTES: &[(&str, &str)] = &[
-    ("post", "/register"),
-    ("post", "/login"),
-    ("post", "/login/json"),
-    ("post", "/token"),
-    ("post", "/refresh"),
-    ("get", "/me"),
-    ("patch", "/me"),
-    ("post", "/change-password"),
-    ("post", "/forgot-password"),
-    ("post", "/reset-password"),
-    ("post", "/verify-email"),
-    ("post", "/verify-email/resend"),
-    ("post", "/send-verification"),
-    ("post", "/logout"),
-    ("get", "/sessions"),
-    ("delete", "/sessions/{id}"),
-];
-
 const HTTP_METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
+
+// ---- the routes the router serves ------------------------------------------------
+
+/// One route `src/http/routes.rs` registers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Route {
+    /// Lower case, as OpenAPI spells methods.
+    method: String,
+    /// The path as registered.
+    path: String,
+    /// Registered in `auth_routes()`, which the router nests under the prefix.
+    under_prefix: bool,
+}
+
+impl Route {
+    /// Method and full path when the auth routes are under `prefix`.
+    fn served_at(&self, prefix: &str) -> (String, String) {
+        let prefix = if self.under_prefix { prefix } else { "" };
+        (self.method.clone(), format!("{prefix}{}", self.path))
+    }
+}
+
+/// `text` from just after an opening parenthesis up to its closing one.
+fn up_to_closing_paren(text: &str) -> &str {
+    let mut depth = 1;
+    for (at, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[..at];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced parentheses in src/http/routes.rs")
+}
+
+/// The routes of Portcullis's router, read from `src/http/routes.rs`: every
+/// `.route(PATH, get(…).post(…))` call, those in `auth_routes()` under the
+/// prefix. The scan refuses to guess: a way of adding routes it does not
+/// read, or a path it cannot resolve, fails it, and
+/// `openapi_json_describes_every_served_route` checks what it finds against
+/// the running router.
+fn routes_in_source() -> Vec<Route> {
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/routes.rs"))
+            .expect("read src/http/routes.rs");
+    for other in [".route_service(", ".nest_service(", ".fallback_service("] {
+        assert!(
+            !source.contains(other),
+            "routes.rs uses {other}, which this scan does not read: extend it"
+        );
+    }
+    let nests: Vec<_> = source.match_indices(".nest(").collect();
+    assert_eq!(
+        nests.len(),
+        1,
+        "routes.rs nests other routers: extend the scan"
+    );
+    assert!(
+        source.contains(".nest(prefix, auth_routes())"),
+        "routes.rs no longer nests auth_routes() under the prefix: extend the scan"
+    );
+    for (at, _) in source.match_indices(".merge(") {
+        let merged = up_to_closing_paren(&source[at + ".merge(".len()..]);
+        assert!(
+            merged == "routes" || merged.starts_with("openapi::swagger_ui("),
+            "routes.rs merges {merged}, which this scan does not read: extend it"
+        );
+    }
+    let auth_start = source.find("fn auth_routes()").expect("fn auth_routes");
+    let auth_end = auth_start + source[auth_start..].find("\n}\n").expect("its end");
+    let mut routes = Vec::new();
+    for (at, _) in source.match_indices(".route(") {
+        let args = up_to_closing_paren(&source[at + ".route(".len()..]);
+        let (path, handlers) = args.split_once(',').expect("path, handler");
+        let path = match path.trim() {
+            quoted if quoted.starts_with('"') => quoted.trim_matches('"').to_string(),
+            "pages::STYLESHEET_PATH" => portcullis::http::pages::STYLESHEET_PATH.to_string(),
+            other => panic!("the scan cannot resolve the path {other}: extend it"),
+        };
+        let before = |i: usize| handlers[..i].chars().last();
+        let methods: Vec<&str> = HTTP_METHODS
+            .iter()
+            .copied()
+            .filter(|m| {
+                handlers.match_indices(&format!("{m}(")).any(|(i, _)| {
+                    !before(i).is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                })
+            })
+            .collect();
+        assert!(!methods.is_empty(), "no method found in .route({args})");
+        for method in methods {
+            routes.push(Route {
+                method: method.to_string(),
+                path: path.clone(),
+                under_prefix: (auth_start..auth_end).contains(&at),
+            });
+        }
+    }
+    routes.sort();
+    routes
+}
 
 // ---- /openapi.json over HTTP ------------------------------------------------------
 
@@ -85,14 +171,36 @@ fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
     ops
 }
 
+/// The schema `schema` names, following a `$ref` into the components.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("not a schema reference: {reference}"));
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_json_describes_every_served_route() {
     let app = TestApp::spawn(Backend::Sqlite, &[]).await;
     let doc = openapi(&app).await;
+    let routes = routes_in_source();
+    // The scan is real: it finds routes of both kinds.
+    for known in [("post", "/register", true), ("get", "/healthz", false)] {
+        assert!(
+            routes
+                .iter()
+                .any(|r| (r.method.as_str(), r.path.as_str(), r.under_prefix) == known),
+            "{known:?} not found by the scan: {routes:?}"
+        );
+    }
 
     // Every operation answers something, and every answer is described.
     let ops = operations(&doc);
-    assert!(ops.len() >= AUTH_ROUTES.len(), "{} operations", ops.len());
     for (method, path, op) in &ops {
         let responses = op["responses"]
             .as_object()
@@ -107,16 +215,14 @@ async fn openapi_json_describes_every_served_route() {
         }
     }
 
-    // The document lists exactly the routes served under the prefix.
+    // The document lists exactly the routes the router serves (bar the
+    // documentation's own, `/openapi.json` and `/docs`, which Swagger UI's
+    // router adds).
     let listed: BTreeSet<(String, String)> = ops
         .iter()
-        .filter(|(_, path, _)| path.starts_with(&format!("{PREFIX}/")))
-        .map(|(method, path, _)| (method.clone(), path[PREFIX.len()..].to_string()))
+        .map(|(method, path, _)| (method.clone(), path.clone()))
         .collect();
-    let served: BTreeSet<(String, String)> = AUTH_ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+    let served: BTreeSet<(String, String)> = routes.iter().map(|r| r.served_at(PREFIX)).collect();
     let missing: Vec<_> = served.difference(&listed).collect();
     let extra: Vec<_> = listed.difference(&served).collect();
     assert!(
@@ -124,30 +230,64 @@ async fn openapi_json_describes_every_served_route() {
         "/openapi.json misses {missing:?} and lists {extra:?}, which the router does not serve"
     );
 
-    // The list above is what the router serves: each of these answers
-    // something other than the router's 404 or 405 (without credentials or
-    // body, so mostly 401, 415 or 422) ...
-    for (method, path) in AUTH_ROUTES {
-        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    // The scan is what the running router serves: each route answers
+    // something other than the fallbacks' 404 or 405 (without credentials
+    // or body, so mostly 401, 415 or 422) ...
+    let mut by_path: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for route in &routes {
+        let (method, path) = route.served_at(PREFIX);
+        by_path.entry(path).or_default().insert(method);
+    }
+    for (path, methods) in &by_path {
         let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
-        let reply = app.send(app.request(method.clone(), &concrete)).await;
+        for method in methods {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let reply = app
+                .send_unchecked(app.client.request(method.clone(), app.url(&concrete)))
+                .await;
+            assert!(
+                reply.status != StatusCode::NOT_FOUND
+                    && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {concrete} is not served: {} {}",
+                reply.status,
+                reply.text()
+            );
+        }
+        // ... and a method it does not serve there gets the fallback's 405,
+        // whose `Allow` lists exactly the methods the scan found (and HEAD,
+        // which axum serves wherever GET is).
+        let unserved = ["put", "trace", "patch", "delete", "post", "get"]
+            .into_iter()
+            .find(|m| !methods.contains(*m))
+            .expect("a method the path does not serve");
+        let method = Method::from_bytes(unserved.to_uppercase().as_bytes()).unwrap();
+        let reply = app
+            .send(app.client.request(method.clone(), app.url(&concrete)))
+            .await;
+        reply.expect_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+        let allowed: BTreeSet<String> = reply
+            .header("allow")
+            .unwrap_or_else(|| panic!("{method} {concrete}: 405 without Allow"))
+            .split(',')
+            .map(|m| m.trim().to_lowercase())
+            .filter(|m| !(m == "head" && methods.contains("get")))
+            .collect();
+        assert_eq!(&allowed, methods, "{path}: Allow differs from the scan");
+        // Which the document says, as it says 404 for any path.
+        let op = &doc["paths"][path][methods.first().unwrap()];
         assert!(
-            reply.status != StatusCode::NOT_FOUND && reply.status != StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {PREFIX}{concrete} is not served: {} {}",
-            reply.status,
-            reply.text()
+            op["responses"]["405"].is_object(),
+            "{path}: 405 undocumented"
         );
     }
-    // ... while the router does answer 404 and 405 for what it does not serve.
     let nothing = app.send(app.request(Method::POST, "/nothing-here")).await;
     nothing.expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
-    let wrong_method = app.send(app.request(Method::PUT, "/me")).await;
-    assert_eq!(
-        wrong_method.status,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "{}",
-        wrong_method.text()
-    );
+    for (method, path, op) in &ops {
+        assert!(
+            op["responses"]["404"].is_object(),
+            "{method} {path}: 404 undocumented"
+        );
+    }
 
     // Swagger UI's Authorize logs in at the form login, whose answer has
     // `access_token` and `token_type` at the top level.
@@ -169,6 +309,72 @@ async fn openapi_json_describes_every_served_route() {
         login.body["access_token"],
         login.body["data"]["access_token"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_password_limits_follow_password_min_length() {
+    let app = TestApp::spawn(Backend::Sqlite, &[("PASSWORD_MIN_LENGTH", "12")]).await;
+    let doc = openapi(&app).await;
+    // Every request field with a length limit, in every body of every
+    // operation: exactly the new passwords, each with the configured minimum.
+    let mut limited = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        let Some(content) = op["requestBody"]["content"].as_object() else {
+            continue;
+        };
+        for (media, body) in content {
+            let schema = resolve(&doc, &body["schema"]);
+            let Some(properties) = schema["properties"].as_object() else {
+                continue;
+            };
+            for (field, property) in properties {
+                let property = resolve(&doc, property);
+                if property.get("minLength").is_none() {
+                    continue;
+                }
+                assert_eq!(property["minLength"], 12, "{method} {path} {media} {field}");
+                assert_eq!(
+                    property["maxLength"], 128,
+                    "{method} {path} {media} {field}"
+                );
+                let description = property["description"].as_str().unwrap_or_default();
+                assert!(
+                    description.contains("at least 12 "),
+                    "{method} {path} {field}: {description}"
+                );
+                limited.insert(format!("{method} {path} {field}"));
+            }
+        }
+    }
+    let expected: BTreeSet<String> = [
+        format!("post {PREFIX}/register password"),
+        format!("post {PREFIX}/change-password new_password"),
+        format!("post {PREFIX}/reset-password new_password"),
+        "post /reset-password new_password".to_string(),
+        "post /reset-password confirm_password".to_string(),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(limited, expected);
+
+    // And the server holds the same limits.
+    let eleven = "Quokka-Tea1";
+    let twelve = "Quokka-Tea12";
+    assert_eq!((eleven.chars().count(), twelve.chars().count()), (11, 12));
+    app.register_raw("fern@example.com", eleven)
+        .await
+        .expect_invalid_field("password");
+    let registered = app.register_raw("fern@example.com", twelve).await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text()
+    );
+    let too_long = "Q".repeat(129);
+    app.register_raw("gus@example.com", &too_long)
+        .await
+        .expect_invalid_field("password");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,10 +447,11 @@ async fn openapi_json_follows_the_route_prefix() {
         doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"],
         format!("{prefix}/login")
     );
-    for (method, path) in AUTH_ROUTES {
+    for route in routes_in_source() {
+        let (method, path) = route.served_at(prefix);
         assert!(
-            doc["paths"][format!("{prefix}{path}")][*method].is_object(),
-            "{method} {prefix}{path} is not in /openapi.json"
+            doc["paths"][&path][&method].is_object(),
+            "{method} {path} is not in /openapi.json"
         );
     }
     let stale: Vec<&String> = doc["paths"]
