@@ -11,12 +11,14 @@
 
 mod browser_support;
 mod common;
+mod docs_support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use browser_support::{browser_sized, run_then_close, write_screenshot};
 use common::{Backend, PASSWORD, PREFIX, TestApp};
+use docs_support::{HTTP_METHODS, routes_in_source};
 use fantoccini::elements::Element;
 use fantoccini::{Client, Locator};
 use reqwest::{Method, StatusCode};
@@ -26,116 +28,6 @@ const SCREENSHOT: &str = "/tmp/portcullis-docs.png";
 
 /// How long the page may take to show something.
 const PATIENCE: Duration = Duration::from_secs(15);
-
-const HTTP_METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
-
-// ---- the routes the router serves ------------------------------------------------
-
-/// One route `src/http/routes.rs` registers.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Route {
-    /// Lower case, as OpenAPI spells methods.
-    method: String,
-    /// The path as registered.
-    path: String,
-    /// Registered in `auth_routes()`, which the router nests under the prefix.
-    under_prefix: bool,
-}
-
-impl Route {
-    /// Method and full path when the auth routes are under `prefix`.
-    fn served_at(&self, prefix: &str) -> (String, String) {
-        let prefix = if self.under_prefix { prefix } else { "" };
-        (self.method.clone(), format!("{prefix}{}", self.path))
-    }
-}
-
-/// `text` from just after an opening parenthesis up to its closing one.
-fn up_to_closing_paren(text: &str) -> &str {
-    let mut depth = 1;
-    for (at, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return &text[..at];
-                }
-            }
-            _ => {}
-        }
-    }
-    panic!("unbalanced parentheses in src/http/routes.rs")
-}
-
-/// The routes of Portcullis's router, read from `src/http/routes.rs`: every
-/// `.route(PATH, get(…).post(…))` call, those in `auth_routes()` under the
-/// prefix. The scan refuses to guess: a way of adding routes it does not
-/// read, or a path it cannot resolve, fails it, and
-/// `openapi_json_describes_every_served_route` checks what it finds against
-/// the running router.
-fn routes_in_source() -> Vec<Route> {
-    let source =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/routes.rs"))
-            .expect("read src/http/routes.rs");
-    for other in [".route_service(", ".nest_service(", ".fallback_service("] {
-        assert!(
-            !source.contains(other),
-            "routes.rs uses {other}, which this scan does not read: extend it"
-        );
-    }
-    let nests: Vec<_> = source.match_indices(".nest(").collect();
-    assert_eq!(
-        nests.len(),
-        1,
-        "routes.rs nests other routers: extend the scan"
-    );
-    assert!(
-        source.contains(".nest(prefix, auth_routes())"),
-        "routes.rs no longer nests auth_routes() under the prefix: extend the scan"
-    );
-    for (at, _) in source.match_indices(".merge(") {
-        let merged = up_to_closing_paren(&source[at + ".merge(".len()..]);
-        assert!(
-            merged == "routes" || merged.starts_with("openapi::swagger_ui("),
-            "routes.rs merges {merged}, which this scan does not read: extend it"
-        );
-    }
-    let auth_start = source.find("fn auth_routes()").expect("fn auth_routes");
-    let auth_end = auth_start + source[auth_start..].find("\n}\n").expect("its end");
-    let mut routes = Vec::new();
-    for (at, _) in source.match_indices(".route(") {
-        let args = up_to_closing_paren(&source[at + ".route(".len()..]);
-        let (path, handlers) = args.split_once(',').expect("path, handler");
-        let path = match path.trim() {
-            quoted if quoted.starts_with('"') => quoted.trim_matches('"').to_string(),
-            "pages::STYLESHEET_PATH" => portcullis::http::pages::STYLESHEET_PATH.to_string(),
-            other => panic!("the scan cannot resolve the path {other}: extend it"),
-        };
-        let before = |i: usize| handlers[..i].chars().last();
-        let methods: Vec<&str> = HTTP_METHODS
-            .iter()
-            .copied()
-            .filter(|m| {
-                handlers.match_indices(&format!("{m}(")).any(|(i, _)| {
-                    !before(i).is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
-                })
-            })
-            .collect();
-        assert!(!methods.is_empty(), "no method found in .route({args})");
-        for method in methods {
-            routes.push(Route {
-                method: method.to_string(),
-                path: path.clone(),
-                under_prefix: (auth_start..auth_end).contains(&at),
-            });
-        }
-    }
-    routes.sort();
-    routes
-}
 
 // ---- /openapi.json over HTTP ------------------------------------------------------
 
