@@ -82,6 +82,16 @@ impl UserField {
         &self.name
     }
 
+    /// The kind of value it holds.
+    pub fn kind(&self) -> &FieldKind {
+        &self.kind
+    }
+
+    /// Whether registration requires it.
+    pub fn is_required(&self) -> bool {
+        self.required
+    }
+
     fn check(&self, value: &Value) -> Result<Value, String> {
         match (&self.kind, value) {
             (_, Value::Null) if !self.required => Ok(Value::Null),

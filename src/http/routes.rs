@@ -49,7 +49,10 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/.well-known/jwks.json", get(ops::jwks))
-        .merge(openapi::swagger_ui(openapi::document(&state.config)))
+        .merge(openapi::swagger_ui(openapi::document(
+            &state.config,
+            &state.fields,
+        )))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(
             middleware::portcullis_defaults,

@@ -6,10 +6,10 @@
 //! path, body and answers, and the request and response types derive
 //! `ToSchema` (the success envelope is the generic [`Envelope<T>`], every
 //! error body the one [`ErrorEnvelope`]). [`AuthApi`] and [`RootApi`]
-//! collect them. What only the configuration knows is filled in by
+//! collect them. What is only known at start-up is filled in by
 //! [`document`]: the route prefix the auth endpoints are nested under (as
-//! the router nests them), the token URL of the OAuth2 password flow, and
-//! the password length limits. The answers that come from the router and
+//! the router nests them), the token URL of the OAuth2 password flow, the
+//! password length limits, and the application's own user fields. The answers that come from the router and
 //! the body extractors rather than from a handler are added in one place
 //! ([`answers::add_shared_answers`]).
 //!
@@ -28,6 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::{account, auth, links, oauth, ops, pages};
 use crate::config::Config;
 use crate::error::ErrorEnvelope;
+use crate::fields::UserFields;
 
 /// What the document says about itself.
 #[derive(OpenApi)]
@@ -93,8 +94,9 @@ pub struct AuthApi;
 ))]
 pub struct RootApi;
 
-/// The OpenAPI document of the routes `config` serves.
-pub fn document(config: &Config) -> Value {
+/// The OpenAPI document of the routes served with `config`, to an
+/// application that declared the user `fields`.
+pub fn document(config: &Config, fields: &UserFields) -> Value {
     let prefix = &config.route_prefix;
     let mut doc = Base::openapi()
         .nest(prefix, AuthApi::openapi())
@@ -120,7 +122,9 @@ pub fn document(config: &Config) -> Value {
         ),
     );
     let mut doc = serde_json::to_value(&doc).expect("the OpenAPI document is JSON");
+    schemas::reference_copies(&mut doc);
     schemas::apply_password_limits(&mut doc, &config.password);
+    schemas::add_user_fields(&mut doc, fields);
     doc
 }
 

@@ -2,12 +2,13 @@
 //! they follow: display names (SPEC §4) and new passwords, whose shortest
 //! length is a setting and is filled in by [`apply_password_limits`].
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
 
 use crate::config::{HasherKind, PasswordConfig};
 use crate::domain::{MAX_EMAIL_CHARS, MAX_NAME_CHARS};
+use crate::fields::{FieldKind, UserField, UserFields};
 use crate::password::MAX_PASSWORD_CHARS;
 
 /// The characters a display name may not contain: control characters and
@@ -120,4 +121,77 @@ pub fn email_address() -> Object {
             "An e-mail address, trimmed: a dot-atom local part and a domain of at least two labels.",
         ))
         .build()
+}
+
+/// Replaces each copy of a component schema inside the document by a
+/// reference to the component. utoipa writes out the argument of a generic
+/// type (`Envelope<User>`'s `data`) in full; with this, each shape is
+/// described once, where the other steps of [`super::document`] find it.
+pub fn reference_copies(doc: &mut Value) {
+    let components: Vec<(String, Value)> = doc["components"]["schemas"]
+        .as_object()
+        .map(|schemas| schemas.clone().into_iter().collect())
+        .unwrap_or_default();
+    let reference = |value: &Value| {
+        components
+            .iter()
+            .find(|(_, schema)| schema == value)
+            .map(|(name, _)| serde_json::json!({ "$ref": format!("#/components/schemas/{name}") }))
+    };
+    fn walk_children(value: &mut Value, reference: &dyn Fn(&Value) -> Option<Value>) {
+        let children: Box<dyn Iterator<Item = &mut Value>> = match value {
+            Value::Object(object) => Box::new(object.values_mut()),
+            Value::Array(items) => Box::new(items.iter_mut()),
+            _ => return,
+        };
+        for child in children {
+            match reference(child) {
+                Some(r) => *child = r,
+                None => walk_children(child, reference),
+            }
+        }
+    }
+    if let Some(paths) = doc.get_mut("paths") {
+        walk_children(paths, &reference);
+    }
+    if let Some(Value::Object(schemas)) = doc.pointer_mut("/components/schemas") {
+        for schema in schemas.values_mut() {
+            walk_children(schema, &reference);
+        }
+    }
+}
+
+/// The schema of an application-defined user field's value.
+fn user_field(field: &UserField) -> Value {
+    let (kind, mut schema) = match field.kind() {
+        FieldKind::String { max_length } => ("string", json!({ "maxLength": max_length })),
+        FieldKind::Integer => ("integer", json!({})),
+        FieldKind::Boolean => ("boolean", json!({})),
+    };
+    schema["type"] = if field.is_required() {
+        json!(kind)
+    } else {
+        json!([kind, "null"])
+    };
+    schema["description"] = json!("A field of the application's own (SPEC §8)");
+    schema
+}
+
+/// Adds the application's own user fields to the user (as answers show
+/// it), to the registration body (required where declared so) and to the
+/// `PATCH /me` body.
+pub fn add_user_fields(doc: &mut Value, fields: &UserFields) {
+    let schemas = &mut doc["components"]["schemas"];
+    for field in fields.iter() {
+        let schema = user_field(field);
+        for name in ["User", "RegisterRequest", "ProfileChanges"] {
+            schemas[name]["properties"][field.name()] = schema.clone();
+        }
+        if field.is_required() {
+            let required = &mut schemas["RegisterRequest"]["required"];
+            if let Some(list) = required.as_array_mut() {
+                list.push(json!(field.name()));
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@ use serde_json::Value;
 use super::schemas::{REFUSED_IN_NAMES, name_pattern};
 use super::*;
 use crate::domain::DisplayName;
+use crate::fields::{UserField, UserFields};
 
 fn config(vars: &[(&str, &str)]) -> Config {
     let mut all = vec![("SECRET_KEY", "k".repeat(40))];
@@ -23,7 +24,7 @@ fn operations(doc: &Value) -> Vec<(&str, &str, &Value)> {
 
 #[test]
 fn every_operation_has_described_responses() {
-    let doc = document(&config(&[]));
+    let doc = document(&config(&[]), &UserFields::default());
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.contains_key("/api/auth/login"));
@@ -47,7 +48,7 @@ fn every_operation_has_described_responses() {
 
 #[test]
 fn operations_are_tagged_named_and_secured_as_declared() {
-    let doc = document(&config(&[]));
+    let doc = document(&config(&[]), &UserFields::default());
     let declared: Vec<&str> = doc["tags"]
         .as_array()
         .unwrap()
@@ -103,7 +104,7 @@ fn every_schema_reference_resolves() {
             _ => {}
         }
     }
-    let doc = document(&config(&[]));
+    let doc = document(&config(&[]), &UserFields::default());
     let mut found = 0;
     walk(&doc, &doc, &mut found);
     assert!(found > 50, "only {found} references");
@@ -133,7 +134,7 @@ fn the_name_pattern_refuses_what_display_names_refuse() {
         pattern.starts_with("^[^\\u0000-\\u001F\\u007F-\\u009F"),
         "{pattern}"
     );
-    let doc = document(&config(&[]));
+    let doc = document(&config(&[]), &UserFields::default());
     let name = &doc["components"]["schemas"]["ProfileChanges"]["properties"]["name"];
     assert_eq!(name["pattern"], pattern.as_str());
     assert_eq!(name["maxLength"], crate::domain::MAX_NAME_CHARS);
@@ -142,10 +143,10 @@ fn the_name_pattern_refuses_what_display_names_refuse() {
 #[test]
 fn password_limits_come_from_the_configuration() {
     for (min, hasher) in [("8", "argon2id"), ("15", "bcrypt")] {
-        let doc = document(&config(&[
-            ("PASSWORD_MIN_LENGTH", min),
-            ("PASSWORD_HASHER", hasher),
-        ]));
+        let doc = document(
+            &config(&[("PASSWORD_MIN_LENGTH", min), ("PASSWORD_HASHER", hasher)]),
+            &UserFields::default(),
+        );
         let text = doc.to_string();
         assert!(!text.contains("x-min-length-setting"), "a mark was left");
         let schemas = &doc["components"]["schemas"];
@@ -187,4 +188,58 @@ fn password_limits_come_from_the_configuration() {
             );
         }
     }
+}
+
+#[test]
+fn generic_arguments_refer_to_their_component() {
+    let doc = document(&config(&[]), &UserFields::default());
+    let schemas = &doc["components"]["schemas"];
+    for (envelope, data) in [
+        ("Envelope_User", "User"),
+        ("Envelope_Message", "Message"),
+        ("Envelope_TokenPair", "TokenPair"),
+    ] {
+        assert_eq!(
+            schemas[envelope]["properties"]["data"]["$ref"],
+            format!("#/components/schemas/{data}"),
+            "{envelope}"
+        );
+    }
+    let sessions = &schemas["Envelope_Vec_Session"]["properties"]["data"];
+    assert_eq!(sessions["items"]["$ref"], "#/components/schemas/Session");
+}
+
+#[test]
+fn the_applications_own_fields_are_documented() {
+    let mut fields = UserFields::default();
+    fields.push(UserField::string("phone", 20));
+    fields.push(UserField::integer("age").required());
+    let doc = document(&config(&[]), &fields);
+    let schemas = &doc["components"]["schemas"];
+    for schema in ["User", "RegisterRequest", "ProfileChanges"] {
+        let phone = &schemas[schema]["properties"]["phone"];
+        assert_eq!(
+            phone["type"],
+            serde_json::json!(["string", "null"]),
+            "{schema}"
+        );
+        assert_eq!(phone["maxLength"], 20, "{schema}");
+        assert_eq!(
+            schemas[schema]["properties"]["age"]["type"], "integer",
+            "{schema}"
+        );
+    }
+    let required = |schema: &str| {
+        schemas[schema]["required"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(required("RegisterRequest").contains(&"age".into()));
+    assert!(!required("RegisterRequest").contains(&"phone".into()));
+    assert!(!required("User").contains(&"age".into()));
+    assert!(!required("ProfileChanges").contains(&"age".into()));
+    // Without declared fields, none of these appear.
+    let plain = document(&config(&[]), &UserFields::default());
+    assert!(plain["components"]["schemas"]["User"]["properties"]["phone"].is_null());
 }
