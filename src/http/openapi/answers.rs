@@ -1,6 +1,7 @@
 //! The answers that many operations share, written once.
 //!
-//! - Lists a handler's attribute names, one status each: [`Unauthenticated`],
+//! - Answers that a handler names in the `responses(…)` of its
+//!   `#[utoipa::path]` attribute, one status each: [`Unauthenticated`],
 //!   [`Inactive`], [`Invalid`], [`RateLimited`] and [`Busy`].
 //! - Answers that follow from the router and the body extractors rather than
 //!   from a handler, added to the document by [`add_shared_answers`]: every
