@@ -27,6 +27,14 @@ pub struct User {
     pub extra: ExtraFields,
 }
 
+impl User {
+    /// The value of an application-defined field (SPEC §8), if set:
+    /// `user.field("phone")`.
+    pub fn field(&self, name: &str) -> Option<&serde_json::Value> {
+        self.extra.get(name)
+    }
+}
+
 /// A user together with their password hash, for authentication.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
