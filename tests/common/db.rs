@@ -40,7 +40,9 @@ fn pg_admin_url() -> String {
 static PG_COUNTER: AtomicUsize = AtomicUsize::new(0);
 static PG_CLEANUP: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 
-async fn pg_admin() -> PgConnection {
+/// A connection to the PostgreSQL test server's maintenance database, for
+/// what a test does to databases as a whole (create, drop, rename).
+pub async fn pg_admin() -> PgConnection {
     let url = pg_admin_url();
     PgConnection::connect(&url).await.unwrap_or_else(|e| {
         panic!("cannot reach the PostgreSQL test server at {url} (set PORTCULLIS_TEST_PG): {e}")

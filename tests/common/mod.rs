@@ -1,11 +1,24 @@
-//! Test harness: a real Portcullis server on a random local port, backed by a
-//! fresh SQLite file or a fresh PostgreSQL database, and helpers that speak
-//! HTTP to it and check the contract of SPEC §3 on every answer.
+//! The one test harness of every test binary: a real Portcullis server
+//! ([`TestApp`]) on a random local port, backed by a fresh SQLite file or a
+//! fresh PostgreSQL database ([`TestDb`]), helpers that speak HTTP to it and
+//! check the contract of SPEC §3 on every answer ([`Reply`]), and the real
+//! parts some tests need around it: an SMTP server ([`SmtpServer`]) whose
+//! messages are read as [`Mail`], and the Python interpreter of the helper
+//! scripts ([`python`]).
 //!
-//! Each integration test is written once with [`both_backends!`] and runs
-//! against both databases; `db.rs` makes a test's database (PostgreSQL at
-//! `PORTCULLIS_TEST_PG`, see there). The mail tests (`tests/mail_support`)
-//! build on this harness too.
+//! Each test that touches a database is written once with
+//! [`both_backends!`] and runs on both; `db.rs` makes a test's database
+//! (PostgreSQL at `PORTCULLIS_TEST_PG`, see there).
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`both_backends!`], the constants, ports, the Python interpreter, time |
+//! | `app.rs` | [`TestApp`], its [`AppBuilder`] and [`MailMode`], [`Session`] |
+//! | `reply.rs` | [`Reply`] and its checks |
+//! | `db.rs` | [`Backend`], [`TestDb`] |
+//! | `jwt.rs` | tokens looked at from outside Portcullis |
+//! | `smtp.rs`, `smtp_sink.py` | [`SmtpServer`] (aiosmtpd) |
+//! | `mime.rs` | [`Mail`], an RFC 5322 / MIME reader |
 
 // Every test binary uses a different part of the harness.
 #![allow(dead_code, unused_macros)]
@@ -13,18 +26,25 @@
 mod app;
 mod db;
 mod jwt;
+mod mime;
 mod reply;
+mod smtp;
 
 // What a test binary does not use is not a warning there.
 #[allow(unused_imports)]
-pub use app::{Session, TestApp};
+pub use app::{AppBuilder, MailMode, Session, TestApp};
 #[allow(unused_imports)]
-pub use db::{Backend, TestDb};
+pub use db::{Backend, TestDb, pg_admin};
 #[allow(unused_imports)]
 pub use jwt::{b64, jwt_parts, sid_of, token_service, verify_independently};
 #[allow(unused_imports)]
+pub use mime::{Mail, Part};
+#[allow(unused_imports)]
 pub use reply::{Reply, expect_token_pair, keys};
+#[allow(unused_imports)]
+pub use smtp::{DELIVERY_TIMEOUT, SMTP_SINK, SmtpServer, read_mail_dir};
 
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -32,20 +52,30 @@ use serde_json::Value;
 
 /// The HMAC secret every test server signs with.
 pub const SECRET: &str = "portcullis-integration-test-secret-0123456789";
-/// A password that satisfies the policy (not common, long enough).
+/// A password that satisfies the policy (not common, long enough): every
+/// test user's first password.
 pub const PASSWORD: &str = "Tangerine-Otter-42";
-/// Another good password.
+/// Another good password: a changed or reset password, or a wrong one.
 pub const OTHER_PASSWORD: &str = "Marmalade-Heron-77";
+/// `MAIL_FROM` of every test server.
+pub const MAIL_FROM: &str = "Portcullis <no-reply@portcullis.test>";
 /// Where the auth endpoints live by default.
 pub const PREFIX: &str = "/api/auth";
 
-/// Writes one test body and instantiates it for both backends as
-/// `<name>::sqlite` and `<name>::postgres`.
+/// The one way to run a test on SQLite and on PostgreSQL: writes the body
+/// once and instantiates it as `<name>::sqlite` and `<name>::postgres`
+/// (multi-threaded tokio tests), each on a fresh database of its own.
 ///
 /// ```ignore
+/// // A server with the test defaults (mail to the outbox):
 /// both_backends!(register_then_me, |app| async move { ... });
-/// both_backends!(no_grace, vars [("REFRESH_REUSE_GRACE_SECONDS", "0")], |app| async move { ... });
-/// both_backends!(two_apps, backend |backend| async move {
+/// // ... with settings over the defaults:
+/// both_backends!(no_grace, vars[("REFRESH_REUSE_GRACE_SECONDS", "0")], |app| async move { ... });
+/// // ... delivering its mail over SMTP to a real SMTP server, `app.smtp()`:
+/// both_backends!(reset_by_mail, smtp, |app| async move { ... });
+/// both_backends!(verification_required, smtp, vars[("REQUIRE_EMAIL_VERIFICATION", "true")], |app| async move { ... });
+/// // The test builds what it needs (several servers, TestApp::builder, a TestDb):
+/// both_backends!(two_apps, |backend: Backend| async move {
 ///     let a = TestApp::spawn(backend, &[]).await; ...
 /// });
 /// ```
@@ -54,28 +84,7 @@ pub const PREFIX: &str = "/api/auth";
 macro_rules! both_backends {
     (
         $(#[$meta:meta])* $(@sqlite #[$sq:meta])* $(@postgres #[$pg:meta])*
-        $name:ident, |$app:ident| $body:expr
-    ) => {
-        both_backends!(
-            $(#[$meta])* $(@sqlite #[$sq])* $(@postgres #[$pg])*
-            $name, vars [], |$app| $body
-        );
-    };
-    (
-        $(#[$meta:meta])* $(@sqlite #[$sq:meta])* $(@postgres #[$pg:meta])*
-        $name:ident, vars [$($var:expr),* $(,)?], |$app:ident| $body:expr
-    ) => {
-        both_backends!(
-            $(#[$meta])* $(@sqlite #[$sq])* $(@postgres #[$pg])*
-            $name, backend |backend| async move {
-                let $app = $crate::common::TestApp::spawn(backend, &[$($var),*]).await;
-                $body.await
-            }
-        );
-    };
-    (
-        $(#[$meta:meta])* $(@sqlite #[$sq:meta])* $(@postgres #[$pg:meta])*
-        $name:ident, backend |$backend:ident| $body:expr
+        $name:ident, |$backend:ident : Backend| $body:expr
     ) => {
         mod $name {
             #[allow(unused_imports)]
@@ -98,6 +107,84 @@ macro_rules! both_backends {
             }
         }
     };
+    (
+        $(#[$meta:meta])* $(@sqlite #[$sq:meta])* $(@postgres #[$pg:meta])*
+        $name:ident, |$app:ident| $body:expr
+    ) => {
+        both_backends!(
+            $(#[$meta])* $(@sqlite #[$sq])* $(@postgres #[$pg])*
+            $name, @app(Outbox) vars[], |$app| $body
+        );
+    };
+    (
+        $(#[$meta:meta])* $(@sqlite #[$sq:meta])* $(@postgres #[$pg:meta])*
+        $name:ident, vars [$($var:expr),* $(,)?], |$app:ident| $body:expr
+    ) => {
+        both_backends!(
+            $(#[$meta])* $(@sqlite #[$sq])* $(@postgres #[$pg])*
+            $name, @app(Outbox) vars[$($var),*], |$app| $body
+        );
+    };
+    (
+        $(#[$meta:meta])* $(@sqlite #[$sq:meta])* $(@postgres #[$pg:meta])*
+        $name:ident, smtp, |$app:ident| $body:expr
+    ) => {
+        both_backends!(
+            $(#[$meta])* $(@sqlite #[$sq])* $(@postgres #[$pg])*
+            $name, @app(Smtp) vars[], |$app| $body
+        );
+    };
+    (
+        $(#[$meta:meta])* $(@sqlite #[$sq:meta])* $(@postgres #[$pg:meta])*
+        $name:ident, smtp, vars [$($var:expr),* $(,)?], |$app:ident| $body:expr
+    ) => {
+        both_backends!(
+            $(#[$meta])* $(@sqlite #[$sq])* $(@postgres #[$pg])*
+            $name, @app(Smtp) vars[$($var),*], |$app| $body
+        );
+    };
+    (
+        $(#[$meta:meta])* $(@sqlite #[$sq:meta])* $(@postgres #[$pg:meta])*
+        $name:ident, @app($mail:ident) vars [$($var:expr),*], |$app:ident| $body:expr
+    ) => {
+        both_backends!(
+            $(#[$meta])* $(@sqlite #[$sq])* $(@postgres #[$pg])*
+            $name, |backend: Backend| async move {
+                let $app = $crate::common::TestApp::builder(backend)
+                    .mail($crate::common::MailMode::$mail)
+                    .vars(&[$($var),*])
+                    .spawn()
+                    .await;
+                $body.await
+            }
+        );
+    };
+}
+
+// ---- the Python helpers ------------------------------------------------------------
+
+/// The variable that names the Python interpreter of the helper scripts.
+pub const PYTHON_VAR: &str = "PORTCULLIS_TEST_PYTHON";
+
+/// What to do when the helpers' Python packages are missing.
+pub const PYTHON_PACKAGES_HINT: &str = "run the tests with `scripts/test`, which installs \
+     aiosmtpd and PyJWT into a virtual environment under target/ and points \
+     PORTCULLIS_TEST_PYTHON at it, or install them for python3 yourself: \
+     `python3 -m pip install 'aiosmtpd>=1.4' 'pyjwt>=2.8'`";
+
+/// The Python 3 interpreter that runs the helper scripts (the SMTP server,
+/// PyJWT): `$PORTCULLIS_TEST_PYTHON` when set (`scripts/test` sets it to its
+/// virtual environment's), else `python3` from the `PATH`.
+pub fn python_program() -> String {
+    std::env::var(PYTHON_VAR)
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "python3".to_string())
+}
+
+/// A command running [`python_program`].
+pub fn python() -> Command {
+    Command::new(python_program())
 }
 
 /// A fresh, unique e-mail address.

@@ -39,6 +39,17 @@ impl Reply {
         })
     }
 
+    /// Checks that the answer carries a non-empty `X-Request-Id`.
+    #[track_caller]
+    pub fn expect_request_id(&self) {
+        assert!(
+            self.header("x-request-id").is_some_and(|v| !v.is_empty()),
+            "no X-Request-Id on {}: {}",
+            self.status,
+            self.text()
+        );
+    }
+
     /// `error.code` of an error envelope.
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
