@@ -13,7 +13,8 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | [`both_backends!`], the constants, ports, the Python interpreter, time |
-//! | `app.rs` | [`TestApp`], its [`AppBuilder`] and [`MailMode`], [`Session`] |
+//! | `app.rs` | [`TestApp`]: spawning it ([`AppBuilder`], [`MailMode`]), sending to it |
+//! | `requests.rs` | the requests and flows of the API ([`Session`]) |
 //! | `reply.rs` | [`Reply`] and its checks |
 //! | `db.rs` | [`Backend`], [`TestDb`] |
 //! | `jwt.rs` | tokens looked at from outside Portcullis |
@@ -28,11 +29,12 @@ mod db;
 mod jwt;
 mod mime;
 mod reply;
+mod requests;
 mod smtp;
 
 // What a test binary does not use is not a warning there.
 #[allow(unused_imports)]
-pub use app::{AppBuilder, MailMode, Session, TestApp};
+pub use app::{AppBuilder, MailMode, TestApp};
 #[allow(unused_imports)]
 pub use db::{Backend, TestDb, pg_admin};
 #[allow(unused_imports)]
@@ -41,6 +43,8 @@ pub use jwt::{b64, jwt_parts, sid_of, token_service, verify_independently};
 pub use mime::{Mail, Part};
 #[allow(unused_imports)]
 pub use reply::{Reply, expect_token_pair, keys};
+#[allow(unused_imports)]
+pub use requests::Session;
 #[allow(unused_imports)]
 pub use smtp::{DELIVERY_TIMEOUT, SMTP_SINK, SmtpServer, read_mail_dir};
 
