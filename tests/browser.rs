@@ -2,10 +2,10 @@
 //! chromedriver and WebDriver), on SQLite and PostgreSQL: the password-reset
 //! form and the verification button.
 //!
-//! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
-//! chromium-driver`); without them the tests fail, unless
-//! `PORTCULLIS_SKIP_BROWSER=1` is set. `CHROME_BIN` and `CHROMEDRIVER`
-//! override the programs' paths. A screenshot of the reset form is written
+//! Needs `chromium` and `chromedriver` (`scripts/test` installs them as
+//! root; Debian: `apt-get install chromium chromium-driver`); without them
+//! the tests fail, unless `PORTCULLIS_SKIP_BROWSER=1` is set. `CHROME_BIN`
+//! and `CHROMEDRIVER` override the programs' paths. A screenshot of the reset form is written
 //! to `/tmp/portcullis-reset.png`.
 
 mod browser_support;
