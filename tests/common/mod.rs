@@ -16,7 +16,7 @@
 //! | `app.rs` | [`TestApp`]: spawning it ([`AppBuilder`], [`MailMode`]), sending to it |
 //! | `requests.rs` | the requests and flows of the API ([`Session`]) |
 //! | `reply.rs` | [`Reply`] and its checks |
-//! | `db.rs` | [`Backend`], [`TestDb`] |
+//! | `db.rs` | [`Backend`], [`TestDb`] (fresh or migrated, and its schema), [`pg_admin`] |
 //! | `jwt.rs` | tokens looked at from outside Portcullis |
 //! | `smtp.rs`, `smtp_sink.py` | [`SmtpServer`] (aiosmtpd) |
 //! | `mime.rs` | [`Mail`], an RFC 5322 / MIME reader |
