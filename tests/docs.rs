@@ -10,13 +10,14 @@
 //! `GET /me` is written to `/tmp/portcullis-docs.png`.
 
 mod browser_support;
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use browser_support::{browser_sized, run_then_close, write_screenshot};
-use common::{Backend, PASSWORD, PREFIX, TestApp};
+use common::{PASSWORD, PREFIX, TestApp};
 use fantoccini::elements::Element;
 use fantoccini::{Client, Locator};
 use reqwest::{Method, StatusCode};
@@ -85,208 +86,216 @@ fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
     ops
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_json_describes_every_served_route() {
-    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
-    let doc = openapi(&app).await;
+both_backends!(
+    openapi_json_describes_every_served_route,
+    |app| async move {
+        let doc = openapi(&app).await;
 
-    // Every operation answers something, and every answer is described.
-    let ops = operations(&doc);
-    assert!(ops.len() >= AUTH_ROUTES.len(), "{} operations", ops.len());
-    for (method, path, op) in &ops {
-        let responses = op["responses"]
-            .as_object()
-            .unwrap_or_else(|| panic!("{method} {path}: no responses object"));
-        assert!(!responses.is_empty(), "{method} {path}: no responses");
-        for (status, response) in responses {
-            let description = response["description"].as_str();
-            assert!(
-                description.is_some_and(|d| !d.trim().is_empty()),
-                "{method} {path} {status}: no description: {response}"
-            );
-        }
-    }
-
-    // The document lists exactly the routes served under the prefix.
-    let listed: BTreeSet<(String, String)> = ops
-        .iter()
-        .filter(|(_, path, _)| path.starts_with(&format!("{PREFIX}/")))
-        .map(|(method, path, _)| (method.clone(), path[PREFIX.len()..].to_string()))
-        .collect();
-    let served: BTreeSet<(String, String)> = AUTH_ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
-    let missing: Vec<_> = served.difference(&listed).collect();
-    let extra: Vec<_> = listed.difference(&served).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "/openapi.json misses {missing:?} and lists {extra:?}, which the router does not serve"
-    );
-
-    // The list above is what the router serves: each of these answers
-    // something other than the router's 404 or 405 (without credentials or
-    // body, so mostly 401, 415 or 422) ...
-    for (method, path) in AUTH_ROUTES {
-        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
-        let reply = app.send(app.request(method.clone(), &concrete)).await;
-        assert!(
-            reply.status != StatusCode::NOT_FOUND && reply.status != StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {PREFIX}{concrete} is not served: {} {}",
-            reply.status,
-            reply.text()
-        );
-    }
-    // ... while the router does answer 404 and 405 for what it does not serve.
-    let nothing = app.send(app.request(Method::POST, "/nothing-here")).await;
-    nothing.expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
-    let wrong_method = app.send(app.request(Method::PUT, "/me")).await;
-    assert_eq!(
-        wrong_method.status,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "{}",
-        wrong_method.text()
-    );
-
-    // Swagger UI's Authorize logs in at the form login, whose answer has
-    // `access_token` and `token_type` at the top level.
-    let schemes = &doc["components"]["securitySchemes"];
-    let password_flow = &schemes["OAuth2PasswordBearer"]["flows"]["password"];
-    assert_eq!(schemes["OAuth2PasswordBearer"]["type"], "oauth2");
-    assert_eq!(password_flow["tokenUrl"], format!("{PREFIX}/login"));
-    assert_eq!(
-        doc["paths"][format!("{PREFIX}/me")]["get"]["security"][0],
-        serde_json::json!({ "OAuth2PasswordBearer": [] })
-    );
-    let user = app.register("dora@example.com", PASSWORD).await;
-    let login = app.login_form(&user.email, PASSWORD).await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
-    assert_eq!(login.body["success"], true, "{}", login.text());
-    assert_eq!(login.body["token_type"], "bearer", "{}", login.text());
-    assert!(login.body["access_token"].is_string(), "{}", login.text());
-    assert_eq!(
-        login.body["access_token"],
-        login.body["data"]["access_token"]
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_documents_the_answers_to_bad_bodies() {
-    // Every operation that takes a body is sent a wrong Content-Type, a body
-    // that is not JSON (where it takes JSON) and one over 64 KiB; each answer
-    // must be a status the document lists for that operation, and in the
-    // envelope wherever the document says the envelope.
-    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
-    let doc = openapi(&app).await;
-    let user = app.register("bodies@example.com", PASSWORD).await;
-    let oversized = "x".repeat(70 * 1024);
-    let mut checked = 0;
-    for (method, path, op) in operations(&doc) {
-        let Some(content) = op["requestBody"]["content"].as_object() else {
-            continue;
-        };
-        let takes_json = content.contains_key("application/json");
-        let media = content.keys().next().expect("a media type").clone();
-        let mut cases = vec![
-            ("text/plain", "hello".to_string()),
-            (media.as_str(), oversized.clone()),
-        ];
-        if takes_json {
-            cases.push(("application/json", "{\"email\": ".to_string()));
-        }
-        for (content_type, body) in cases {
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let mut request = app
-                .client
-                .request(method.clone(), app.url(&path))
-                .header("content-type", content_type)
-                .body(body.clone());
-            if op["security"].is_array() {
-                request = request.bearer_auth(&user.access);
-            }
-            let reply = app.send_unchecked(request).await;
-            let status = reply.status.as_str().to_string();
-            let documented = &op["responses"][&status];
-            assert!(
-                documented.is_object(),
-                "{method} {path} with {content_type} ({} bytes) answered {status}, which /openapi.json does not list: {}",
-                body.len(),
-                reply.text()
-            );
-            if documented["content"]["application/json"]["schema"]["$ref"]
-                == "#/components/schemas/Error"
-            {
-                assert_eq!(
-                    reply.body["success"],
-                    false,
-                    "{method} {path} {status}: not the envelope: {}",
-                    reply.text()
+        // Every operation answers something, and every answer is described.
+        let ops = operations(&doc);
+        assert!(ops.len() >= AUTH_ROUTES.len(), "{} operations", ops.len());
+        for (method, path, op) in &ops {
+            let responses = op["responses"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{method} {path}: no responses object"));
+            assert!(!responses.is_empty(), "{method} {path}: no responses");
+            for (status, response) in responses {
+                let description = response["description"].as_str();
+                assert!(
+                    description.is_some_and(|d| !d.trim().is_empty()),
+                    "{method} {path} {status}: no description: {response}"
                 );
             }
-            checked += 1;
         }
-    }
-    assert!(checked >= 40, "only {checked} bad bodies were sent");
-    // None of it logged the user out.
-    app.me(&user.access).await.expect_ok(StatusCode::OK);
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_json_follows_the_route_prefix() {
-    let prefix = "/v2/identity";
-    let app = TestApp::spawn(Backend::Sqlite, &[("AUTH_ROUTE_PREFIX", prefix)]).await;
-    let doc = openapi(&app).await;
-    assert_eq!(
-        doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"],
-        format!("{prefix}/login")
-    );
-    for (method, path) in AUTH_ROUTES {
+        // The document lists exactly the routes served under the prefix.
+        let listed: BTreeSet<(String, String)> = ops
+            .iter()
+            .filter(|(_, path, _)| path.starts_with(&format!("{PREFIX}/")))
+            .map(|(method, path, _)| (method.clone(), path[PREFIX.len()..].to_string()))
+            .collect();
+        let served: BTreeSet<(String, String)> = AUTH_ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        let missing: Vec<_> = served.difference(&listed).collect();
+        let extra: Vec<_> = listed.difference(&served).collect();
         assert!(
-            doc["paths"][format!("{prefix}{path}")][*method].is_object(),
-            "{method} {prefix}{path} is not in /openapi.json"
+            missing.is_empty() && extra.is_empty(),
+            "/openapi.json misses {missing:?} and lists {extra:?}, which the router does not serve"
+        );
+
+        // The list above is what the router serves: each of these answers
+        // something other than the router's 404 or 405 (without credentials or
+        // body, so mostly 401, 415 or 422) ...
+        for (method, path) in AUTH_ROUTES {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+            let reply = app.send(app.request(method.clone(), &concrete)).await;
+            assert!(
+                reply.status != StatusCode::NOT_FOUND
+                    && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {PREFIX}{concrete} is not served: {} {}",
+                reply.status,
+                reply.text()
+            );
+        }
+        // ... while the router does answer 404 and 405 for what it does not serve.
+        let nothing = app.send(app.request(Method::POST, "/nothing-here")).await;
+        nothing.expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+        let wrong_method = app.send(app.request(Method::PUT, "/me")).await;
+        assert_eq!(
+            wrong_method.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{}",
+            wrong_method.text()
+        );
+
+        // Swagger UI's Authorize logs in at the form login, whose answer has
+        // `access_token` and `token_type` at the top level.
+        let schemes = &doc["components"]["securitySchemes"];
+        let password_flow = &schemes["OAuth2PasswordBearer"]["flows"]["password"];
+        assert_eq!(schemes["OAuth2PasswordBearer"]["type"], "oauth2");
+        assert_eq!(password_flow["tokenUrl"], format!("{PREFIX}/login"));
+        assert_eq!(
+            doc["paths"][format!("{PREFIX}/me")]["get"]["security"][0],
+            serde_json::json!({ "OAuth2PasswordBearer": [] })
+        );
+        let user = app.register("dora@example.com", PASSWORD).await;
+        let login = app.login_form(&user.email, PASSWORD).await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+        assert_eq!(login.body["success"], true, "{}", login.text());
+        assert_eq!(login.body["token_type"], "bearer", "{}", login.text());
+        assert!(login.body["access_token"].is_string(), "{}", login.text());
+        assert_eq!(
+            login.body["access_token"],
+            login.body["data"]["access_token"]
         );
     }
-    let stale: Vec<&String> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .filter(|p| p.starts_with(&format!("{PREFIX}/")))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "paths under the default prefix: {stale:?}"
-    );
-    // And the token URL is where the login really is.
-    let user = app.register_raw("erin@example.com", PASSWORD).await;
-    assert_eq!(
-        user.status,
-        StatusCode::NOT_FOUND,
-        "the default prefix still answers"
-    );
-    let registered = app
-        .send(
-            app.client
-                .post(app.url(&format!("{prefix}/register")))
-                .json(&serde_json::json!({"email": "erin@example.com", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(
-        registered.status,
-        StatusCode::CREATED,
-        "{}",
-        registered.text()
-    );
-    let login = app
-        .send(
-            app.client
-                .post(app.url(&format!("{prefix}/login")))
-                .form(&[("username", "erin@example.com"), ("password", PASSWORD)]),
-        )
-        .await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
-    assert!(login.body["access_token"].is_string(), "{}", login.text());
-}
+);
+
+both_backends!(
+    openapi_documents_the_answers_to_bad_bodies,
+    |app| async move {
+        // Every operation that takes a body is sent a wrong Content-Type, a body
+        // that is not JSON (where it takes JSON) and one over 64 KiB; each answer
+        // must be a status the document lists for that operation, and in the
+        // envelope wherever the document says the envelope.
+        let doc = openapi(&app).await;
+        let user = app.register("bodies@example.com", PASSWORD).await;
+        let oversized = "x".repeat(70 * 1024);
+        let mut checked = 0;
+        for (method, path, op) in operations(&doc) {
+            let Some(content) = op["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            let takes_json = content.contains_key("application/json");
+            let media = content.keys().next().expect("a media type").clone();
+            let mut cases = vec![
+                ("text/plain", "hello".to_string()),
+                (media.as_str(), oversized.clone()),
+            ];
+            if takes_json {
+                cases.push(("application/json", "{\"email\": ".to_string()));
+            }
+            for (content_type, body) in cases {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let mut request = app
+                    .client
+                    .request(method.clone(), app.url(&path))
+                    .header("content-type", content_type)
+                    .body(body.clone());
+                if op["security"].is_array() {
+                    request = request.bearer_auth(&user.access);
+                }
+                let reply = app.send_unchecked(request).await;
+                let status = reply.status.as_str().to_string();
+                let documented = &op["responses"][&status];
+                assert!(
+                    documented.is_object(),
+                    "{method} {path} with {content_type} ({} bytes) answered {status}, which /openapi.json does not list: {}",
+                    body.len(),
+                    reply.text()
+                );
+                if documented["content"]["application/json"]["schema"]["$ref"]
+                    == "#/components/schemas/Error"
+                {
+                    assert_eq!(
+                        reply.body["success"],
+                        false,
+                        "{method} {path} {status}: not the envelope: {}",
+                        reply.text()
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 40, "only {checked} bad bodies were sent");
+        // None of it logged the user out.
+        app.me(&user.access).await.expect_ok(StatusCode::OK);
+    }
+);
+
+/// The prefix of [`openapi_json_follows_the_route_prefix`].
+const OTHER_PREFIX: &str = "/v2/identity";
+
+both_backends!(
+    openapi_json_follows_the_route_prefix,
+    vars[("AUTH_ROUTE_PREFIX", OTHER_PREFIX)],
+    |app| async move {
+        let prefix = OTHER_PREFIX;
+        let doc = openapi(&app).await;
+        assert_eq!(
+            doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"],
+            format!("{prefix}/login")
+        );
+        for (method, path) in AUTH_ROUTES {
+            assert!(
+                doc["paths"][format!("{prefix}{path}")][*method].is_object(),
+                "{method} {prefix}{path} is not in /openapi.json"
+            );
+        }
+        let stale: Vec<&String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|p| p.starts_with(&format!("{PREFIX}/")))
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "paths under the default prefix: {stale:?}"
+        );
+        // And the token URL is where the login really is.
+        let user = app.register_raw("erin@example.com", PASSWORD).await;
+        assert_eq!(
+            user.status,
+            StatusCode::NOT_FOUND,
+            "the default prefix still answers"
+        );
+        let registered = app
+            .send(
+                app.client
+                    .post(app.url(&format!("{prefix}/register")))
+                    .json(&serde_json::json!({"email": "erin@example.com", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text()
+        );
+        let login = app
+            .send(
+                app.client
+                    .post(app.url(&format!("{prefix}/login")))
+                    .form(&[("username", "erin@example.com"), ("password", PASSWORD)]),
+            )
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+        assert!(login.body["access_token"].is_string(), "{}", login.text());
+    }
+);
 
 // ---- Swagger UI in a browser -----------------------------------------------------
 
@@ -574,20 +583,18 @@ async fn swagger_authorize_then_execute_me(client: Client, app: &TestApp) {
     write_screenshot(SCREENSHOT, &png);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn swagger_ui_authorize_then_execute_sqlite() {
+both_backends!(swagger_ui_authorize_then_execute, |app| async move {
     let profile = tempfile::tempdir().expect("temporary directory");
     let Some((driver, client)) = browser_sized(profile.path(), (1280, 1000)).await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
     run_then_close(
         driver,
         client.clone(),
         swagger_authorize_then_execute_me(client, &app),
     )
     .await;
-}
+});
 
 // ---- the README ------------------------------------------------------------------
 
