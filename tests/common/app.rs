@@ -97,6 +97,18 @@ impl AppBuilder {
         self
     }
 
+    /// Builds Portcullis without serving it, for calling the flows
+    /// directly: its `APP_URL` is [`NO_SERVER_URL`], its mail goes to the
+    /// outbox. The database, for looking behind its back, comes with it.
+    pub async fn build(self) -> (Arc<TestDb>, Portcullis) {
+        let db = match self.db {
+            Ok(db) => db,
+            Err(backend) => TestDb::create(backend).await,
+        };
+        let portcullis = build(&db, NO_SERVER_URL, None, self.vars, self.fields).await;
+        (db, portcullis)
+    }
+
     /// Builds Portcullis as an application does (`Config::from_vars`, then
     /// `Portcullis::builder`) and serves it on `127.0.0.1:0`. Its `APP_URL`
     /// is its own base URL, so that mailed links lead back to it.
@@ -114,42 +126,12 @@ impl AppBuilder {
             .expect("bind a local port");
         let addr = listener.local_addr().expect("local address");
         let base_url = format!("http://{addr}");
-        let dir = db.dir.path();
-        let mut config: BTreeMap<String, String> = BTreeMap::new();
-        let mut set = |k: &str, v: String| {
-            config.insert(k.to_string(), v);
-        };
-        set("SECRET_KEY", SECRET.to_string());
-        set("RATE_LIMIT_ENABLED", "false".to_string());
-        set("DATABASE_URL", db.url.clone());
-        set("APP_URL", base_url.clone());
-        set("LOG_FORMAT", "json".to_string());
-        set("DATA_DIR", dir.join("data").display().to_string());
-        set("MAIL_FROM", MAIL_FROM.to_string());
-        set("MAIL_OUTBOX_DIR", outbox_of(&db).display().to_string());
         let smtp_port = match (self.mail, &smtp) {
             (MailMode::SmtpAt(port), _) => Some(port),
             (_, Some(server)) => Some(server.port),
             _ => None,
         };
-        if let Some(port) = smtp_port {
-            set("SMTP_HOST", "127.0.0.1".to_string());
-            set("SMTP_PORT", port.to_string());
-            set("SMTP_TLS", "none".to_string());
-        }
-        for (k, v) in self.vars {
-            set(&k, v);
-        }
-        let cfg = Config::from_vars(config).expect("test configuration");
-        let portcullis = self
-            .fields
-            .into_iter()
-            .fold(Portcullis::builder(cfg), |builder, field| {
-                builder.user_field(field)
-            })
-            .build()
-            .await
-            .expect("build Portcullis");
+        let portcullis = build(&db, &base_url, smtp_port, self.vars, self.fields).await;
         let router = portcullis.app(self.routes);
         let server = tokio::spawn(async move {
             axum::serve(
@@ -175,6 +157,50 @@ impl AppBuilder {
             server,
         }
     }
+}
+
+/// The `APP_URL` of a Portcullis built without a server.
+pub const NO_SERVER_URL: &str = "http://app.test";
+
+/// Portcullis on `db` as an application builds it (`Config::from_vars`,
+/// then `Portcullis::builder`): the test defaults, then `vars`.
+async fn build(
+    db: &TestDb,
+    app_url: &str,
+    smtp_port: Option<u16>,
+    vars: Vec<(String, String)>,
+    fields: Vec<UserField>,
+) -> Portcullis {
+    let dir = db.dir.path();
+    let mut config: BTreeMap<String, String> = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        config.insert(k.to_string(), v);
+    };
+    set("SECRET_KEY", SECRET.to_string());
+    set("RATE_LIMIT_ENABLED", "false".to_string());
+    set("DATABASE_URL", db.url.clone());
+    set("APP_URL", app_url.to_string());
+    set("LOG_FORMAT", "json".to_string());
+    set("DATA_DIR", dir.join("data").display().to_string());
+    set("MAIL_FROM", MAIL_FROM.to_string());
+    set("MAIL_OUTBOX_DIR", outbox_of(db).display().to_string());
+    if let Some(port) = smtp_port {
+        set("SMTP_HOST", "127.0.0.1".to_string());
+        set("SMTP_PORT", port.to_string());
+        set("SMTP_TLS", "none".to_string());
+    }
+    for (k, v) in vars {
+        set(&k, v);
+    }
+    let cfg = Config::from_vars(config).expect("test configuration");
+    fields
+        .into_iter()
+        .fold(Portcullis::builder(cfg), |builder, field| {
+            builder.user_field(field)
+        })
+        .build()
+        .await
+        .expect("build Portcullis")
 }
 
 /// The outbox directory of the servers on `db`.

@@ -34,7 +34,7 @@ mod smtp;
 
 // What a test binary does not use is not a warning there.
 #[allow(unused_imports)]
-pub use app::{AppBuilder, MailMode, TestApp};
+pub use app::{AppBuilder, MailMode, NO_SERVER_URL, TestApp};
 #[allow(unused_imports)]
 pub use db::{Backend, TestDb, pg_admin};
 #[allow(unused_imports)]
