@@ -376,3 +376,220 @@ both_backends!(
         store.close().await;
     }
 );
+
+/// Logs in as `email` over and over until `stop`, keeping every pair it got.
+async fn login_loop(
+    flows: Arc<Flows>,
+    email: &'static str,
+    password: &'static str,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<portcullis::flows::TokenPair> {
+    let mut pairs = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Ok(pair) = flows.login(email, password, &client()).await {
+            pairs.push(pair);
+        }
+    }
+    pairs
+}
+
+both_backends!(
+    logins_racing_a_reset_leave_nothing_usable,
+    |backend: Backend| async move {
+        // bcrypt-stored, so that every login with the old password also
+        // re-hashes it: the re-hash must never write the old password back.
+        let (db, legacy) = TestApp::builder(backend)
+            .vars(&[("PASSWORD_HASHER", "bcrypt"), ("BCRYPT_ROUNDS", "4")])
+            .build()
+            .await;
+        let email = "raced@example.com";
+        register(legacy.flows(), email).await;
+        legacy.shutdown(Duration::from_secs(5)).await;
+        let (_db, app) = TestApp::builder_on(db.clone())
+            .vars(&[("HASH_WORKERS", "2")])
+            .build()
+            .await;
+        let flows = Arc::clone(app.flows());
+        let id = flows
+            .store
+            .user_by_email(email)
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .id;
+
+        // The owner asks for a reset while sixteen loops log in with the
+        // old password.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let loops: Vec<_> = (0..16)
+            .map(|_| tokio::spawn(login_loop(flows.clone(), email, PASSWORD, stop.clone())))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        flows.request_password_reset(email, &client()).unwrap();
+        eventually("the reset mail", || {
+            let n = delivered_to(&db, email).len();
+            async move { n == 2 }
+        })
+        .await;
+        let token = delivered_to(&db, email)[1].token(NO_SERVER_URL, "/reset-password");
+        flows
+            .reset_password(&token, OTHER_PASSWORD, &client())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut pairs = Vec::new();
+        for handle in loops {
+            pairs.extend(handle.await.unwrap());
+        }
+        assert!(
+            !pairs.is_empty(),
+            "the loops never logged in: the race did not happen"
+        );
+
+        // Nothing from the run is usable, and the new password stands.
+        for pair in &pairs {
+            assert!(
+                flows.authenticate(&pair.access_token).await.is_err(),
+                "an access token from before the reset still works"
+            );
+            assert!(
+                flows.refresh(&pair.refresh_token, &client()).await.is_err(),
+                "a refresh token from before the reset still works"
+            );
+        }
+        assert!(matches!(
+            flows.login(email, PASSWORD, &client()).await,
+            Err(Error::InvalidCredentials)
+        ));
+        assert!(flows.login(email, OTHER_PASSWORD, &client()).await.is_ok());
+        let open: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .fetch_one(flows.store.pool())
+        .await
+        .unwrap()
+        .get("n");
+        assert_eq!(open, 1, "only the login with the new password is open");
+        app.shutdown(Duration::from_secs(5)).await;
+    }
+);
+
+both_backends!(
+    the_grace_returns_the_same_successor_and_never_forks,
+    |backend: Backend| async move {
+        let (_db, app) = TestApp::builder(backend).build().await;
+        let flows = app.flows();
+        let email = "fork@example.com";
+        register(flows, email).await;
+        let r0 = flows.login(email, PASSWORD, &client()).await.unwrap();
+        let r1 = flows.refresh(&r0.refresh_token, &client()).await.unwrap();
+        // A retry of r0 within the grace gets r1's refresh token again.
+        let retry = flows.refresh(&r0.refresh_token, &client()).await.unwrap();
+        let jti = |token: &str| {
+            flows
+                .tokens
+                .decode(token, portcullis::token::TokenType::Refresh)
+                .unwrap()
+                .jti
+        };
+        assert_eq!(jti(&retry.refresh_token), jti(&r1.refresh_token));
+        let r2 = flows.refresh(&r1.refresh_token, &client()).await.unwrap();
+        // r0 is no longer the latest spent token: its replay is theft, even
+        // inside the grace window, and ends the session.
+        assert!(matches!(
+            flows.refresh(&r0.refresh_token, &client()).await,
+            Err(Error::TokenRevoked)
+        ));
+        assert!(matches!(
+            flows.refresh(&r2.refresh_token, &client()).await,
+            Err(Error::TokenRevoked)
+        ));
+        assert!(flows.authenticate(&r2.access_token).await.is_err());
+        app.shutdown(Duration::from_secs(5)).await;
+    }
+);
+
+both_backends!(
+    a_session_ends_at_its_absolute_lifetime,
+    |backend: Backend| async move {
+        let (_db, app) = TestApp::builder(backend)
+            .vars(&[
+                ("SESSION_MAX_LIFETIME_DAYS", "30"),
+                ("REFRESH_TOKEN_EXPIRE_DAYS", "7"),
+            ])
+            .build()
+            .await;
+        let flows = app.flows();
+        let email = "ages@example.com";
+        register(flows, email).await;
+        let pair = flows.login(email, PASSWORD, &client()).await.unwrap();
+        let sid = flows
+            .authenticate(&pair.access_token)
+            .await
+            .unwrap()
+            .claims
+            .sid;
+        let day = 86_400;
+        let backdate = |age: i64| {
+            let sid = sid.clone();
+            async move {
+                sqlx::query("UPDATE sessions SET created_at = created_at - $1 WHERE id = $2")
+                    .bind(age)
+                    .bind(&sid)
+                    .execute(flows.store.pool())
+                    .await
+                    .unwrap();
+            }
+        };
+        // 29 days in: the refresh token it gets lasts one day, not seven.
+        backdate(29 * day).await;
+        let next = flows.refresh(&pair.refresh_token, &client()).await.unwrap();
+        let claims = flows
+            .tokens
+            .decode(&next.refresh_token, portcullis::token::TokenType::Refresh)
+            .unwrap();
+        let left = claims.exp - common::now();
+        assert!(
+            (day - 5..=day).contains(&left),
+            "refresh token lasts {left} s"
+        );
+        // Past 30 days: no more refreshes, however fresh the token.
+        backdate(2 * day).await;
+        assert!(matches!(
+            flows.refresh(&next.refresh_token, &client()).await,
+            Err(Error::TokenExpired)
+        ));
+        app.shutdown(Duration::from_secs(5)).await;
+    }
+);
+
+both_backends!(
+    access_tokens_say_whether_the_email_is_verified,
+    |backend: Backend| async move {
+        let (db, app) = TestApp::builder(backend).build().await;
+        let flows = app.flows();
+        let email = "claims@example.com";
+        register(flows, email).await;
+        let pair = flows.login(email, PASSWORD, &client()).await.unwrap();
+        let claims = |token: &str| {
+            flows
+                .tokens
+                .decode(token, portcullis::token::TokenType::Access)
+                .unwrap()
+        };
+        assert_eq!(claims(&pair.access_token).email_verified, Some(false));
+        eventually("the verification mail", || {
+            let n = delivered_to(&db, email).len();
+            async move { n == 1 }
+        })
+        .await;
+        let token = delivered_to(&db, email)[0].token(NO_SERVER_URL, "/verify-email");
+        flows.verify_email(&token, &client()).await.unwrap();
+        let next = flows.refresh(&pair.refresh_token, &client()).await.unwrap();
+        assert_eq!(claims(&next.access_token).email_verified, Some(true));
+        app.shutdown(Duration::from_secs(5)).await;
+    }
+);

@@ -12,7 +12,7 @@ use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const OTHER_SECRET: &str = "another-secret-of-a-stranger-0123456789-xyz";
+const OTHER_SECRET: &str = "another-secret-of-a-stranger-0123456789-xyz-long-enough-for-HS512";
 
 /// `GET /me` with a raw `Authorization` header value.
 async fn me_with_header(app: &TestApp, value: &str) -> Reply {
@@ -29,9 +29,19 @@ both_backends!(token_payloads_match_the_spec, |app| async move {
     let access = verify_independently(&user.access).expect("access token verifies with HS256");
     assert_eq!(
         keys(&access),
-        ["email", "exp", "iat", "jti", "sid", "sub", "type"],
+        [
+            "email",
+            "email_verified",
+            "exp",
+            "iat",
+            "jti",
+            "sid",
+            "sub",
+            "type"
+        ],
         "{access}"
     );
+    assert_eq!(access["email_verified"], json!(false), "not verified yet");
     assert_eq!(
         access["sub"],
         json!(user.user_id.to_string()),
@@ -337,7 +347,8 @@ both_backends!(
         let (ag, rg) = app.refresh_ok(&user.refresh).await;
         assert_eq!(sid_of(&ag), user.sid(), "same session");
         assert_eq!(sid_of(&rg), user.sid(), "same session");
-        assert_ne!(rg, r2);
+        // SPEC §5: the retry gets the same successor, not a second one.
+        assert_eq!(jwt_parts(&rg).1["jti"], jwt_parts(&r2).1["jti"]);
         app.me(&ag).await.expect_ok(StatusCode::OK);
         app.me(&a2).await.expect_ok(StatusCode::OK);
         app.me(&user.access).await.expect_ok(StatusCode::OK);
@@ -679,7 +690,7 @@ both_backends!(
 both_backends!(
     previous_keys_keep_verifying_during_a_rotation,
     |backend: Backend| async move {
-        const NEW_SECRET: &str = "the-rotated-secret-key-0123456789-abcdefgh";
+        const NEW_SECRET: &str = "the-rotated-secret-key-0123456789-abcdefgh-long-enough-for-HS512";
         let old = TestApp::spawn(backend, &[]).await;
         let user = old.register("max@example.com", PASSWORD).await;
 

@@ -127,6 +127,9 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// How long a just-spent refresh token may be replayed (SPEC §5).
     pub refresh_reuse_grace: Duration,
+    /// Absolute lifetime of a session from its login, however often it is
+    /// refreshed (SPEC §5).
+    pub session_max_lifetime: Duration,
     /// `iss` written into and required of tokens.
     pub jwt_issuer: Option<String>,
     /// `aud` written into and required of tokens.
@@ -213,6 +216,7 @@ impl Config {
             access_token_ttl: tokens.access_token_ttl,
             refresh_token_ttl: tokens.refresh_token_ttl,
             refresh_reuse_grace: tokens.refresh_reuse_grace,
+            session_max_lifetime: tokens.session_max_lifetime,
             jwt_issuer: tokens.jwt_issuer,
             jwt_audience: tokens.jwt_audience,
             database_url,

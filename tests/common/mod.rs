@@ -55,7 +55,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// The HMAC secret every test server signs with.
-pub const SECRET: &str = "portcullis-integration-test-secret-0123456789";
+pub const SECRET: &str = "portcullis-integration-test-secret-0123456789-long-enough-for-HS512";
 /// A password that satisfies the policy (not common, long enough): every
 /// test user's first password.
 pub const PASSWORD: &str = "Tangerine-Otter-42";
