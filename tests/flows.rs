@@ -593,3 +593,115 @@ both_backends!(
         app.shutdown(Duration::from_secs(5)).await;
     }
 );
+
+both_backends!(
+    the_owner_is_told_of_a_change_and_a_reset_and_deactivation_voids_links,
+    |backend: Backend| async move {
+        let (db, app) = TestApp::builder(backend).build().await;
+        let flows = app.flows();
+        let email = "told@example.com";
+        let id = register(flows, email).await;
+        let pair = flows.login(email, PASSWORD, &client()).await.unwrap();
+        let session = flows.authenticate(&pair.access_token).await.unwrap();
+        flows
+            .change_password(&session, PASSWORD, OTHER_PASSWORD, &client())
+            .await
+            .unwrap();
+        let changed = |n: usize| {
+            let db = db.clone();
+            move || {
+                let mails = delivered_to(&db, email);
+                async move {
+                    mails
+                        .iter()
+                        .filter(|m| m.subject() == "Your password was changed")
+                        .count()
+                        == n
+                }
+            }
+        };
+        eventually("the change notice", changed(1)).await;
+        flows.request_password_reset(email, &client()).unwrap();
+        eventually("the reset mail", || {
+            let n = delivered_to(&db, email).len();
+            async move { n == 3 }
+        })
+        .await;
+        let token = delivered_to(&db, email)
+            .iter()
+            .find(|m| m.subject() == "Reset your password")
+            .expect("a reset mail")
+            .token(NO_SERVER_URL, "/reset-password");
+        flows
+            .reset_password(&token, PASSWORD, &client())
+            .await
+            .unwrap();
+        eventually("the reset notice", changed(2)).await;
+        let notice = delivered_to(&db, email).pop().unwrap();
+        assert!(
+            notice.text().contains("reset with a link"),
+            "{}",
+            notice.text()
+        );
+
+        // A deactivated account's outstanding links stop working.
+        flows.request_password_reset(email, &client()).unwrap();
+        eventually("another reset mail", || {
+            let n = delivered_to(&db, email).len();
+            async move { n == 5 }
+        })
+        .await;
+        let token = delivered_to(&db, email)
+            .pop()
+            .unwrap()
+            .token(NO_SERVER_URL, "/reset-password");
+        assert!(flows.reset_link_is_live(&token).await.unwrap());
+        flows.store.set_active(id, false).await.unwrap();
+        assert!(!flows.reset_link_is_live(&token).await.unwrap());
+        assert!(matches!(
+            flows
+                .reset_password(&token, OTHER_PASSWORD, &client())
+                .await,
+            Err(Error::InvalidResetToken)
+        ));
+        app.shutdown(Duration::from_secs(5)).await;
+    }
+);
+
+both_backends!(
+    security_events_are_kept_for_the_retention_period,
+    |backend: Backend| async move {
+        let (db, first) = TestApp::builder(backend).build().await;
+        let id = register(first.flows(), "kept@example.com").await;
+        first
+            .flows()
+            .login("kept@example.com", OTHER_PASSWORD, &client())
+            .await
+            .unwrap_err();
+        first.shutdown(Duration::from_secs(5)).await;
+        let store = Store::connect(&db.url).await.unwrap();
+        // The registration 91 days ago, the failed login 89 days ago.
+        for (kind, age_days) in [("user_created", 91), ("login_failed", 89)] {
+            sqlx::query("UPDATE security_events SET created_at = created_at - $1 WHERE kind = $2")
+                .bind(age_days * 86_400_i64)
+                .bind(kind)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        // A new start purges at once, then hourly.
+        let (_db, second) = TestApp::builder_on(db.clone()).build().await;
+        let events = || {
+            let store = store.clone();
+            async move { store.recent_events(id, 10).await.unwrap() }
+        };
+        eventually("the old event to go", || {
+            let events = events();
+            async move { !events.await.contains(&SecurityEvent::UserCreated) }
+        })
+        .await;
+        assert_eq!(events().await, [SecurityEvent::LoginFailed]);
+        second.shutdown(Duration::from_secs(5)).await;
+        store.close().await;
+    }
+);

@@ -166,6 +166,8 @@ pub struct Config {
     pub route_prefix: String,
     /// Log output format.
     pub log_format: LogFormat,
+    /// How long security events are kept (`SECURITY_EVENT_RETENTION_DAYS`).
+    pub event_retention: Duration,
     /// Directory for the generated secret and the default database.
     pub data_dir: PathBuf,
 }
@@ -203,6 +205,7 @@ impl Config {
         let server = server::read(src)?;
         let database_url = deployment::database_url(src, &data_dir)?;
         let log_format = deployment::log_format(src)?;
+        let event_retention = deployment::event_retention(src)?;
 
         // Only once everything else is valid: a generated secret is written to disk.
         let (secret_key, secret_generated) =
@@ -235,6 +238,7 @@ impl Config {
             cors_origins: server.cors_origins,
             route_prefix: server.route_prefix,
             log_format,
+            event_retention,
             data_dir,
         })
     }

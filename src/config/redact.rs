@@ -29,6 +29,7 @@ impl std::fmt::Debug for Config {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("session_max_lifetime", &self.session_max_lifetime)
+            .field("event_retention", &self.event_retention)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("database_url", &redact_url_password(&self.database_url))

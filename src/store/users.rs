@@ -4,9 +4,12 @@ use sqlx::Row;
 
 use super::{
     CreateUserError, NewUser, Store, User, UserRecord, email_key, is_unique_violation,
-    one_time::void_reset_tokens, sessions::revoke_user_sessions,
+    mail_queue::insert_mail,
+    one_time::{void_one_time_tokens, void_reset_tokens},
+    sessions::revoke_user_sessions,
 };
 use crate::clock::now_unix;
+use crate::domain::OutgoingMail;
 use crate::error::{Error, Result};
 
 impl Store {
@@ -136,6 +139,7 @@ impl Store {
         user_id: i64,
         hash: &str,
         keep_session: Option<&str>,
+        notice: &OutgoingMail,
     ) -> Result<()> {
         let now = now_unix();
         let mut tx = self.begin_write().await?;
@@ -154,6 +158,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         void_reset_tokens(&mut tx, user_id, now).await?;
+        insert_mail(&mut tx, notice, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -228,6 +233,7 @@ impl Store {
             .rows_affected();
         if !active {
             revoke_user_sessions(&mut tx, user_id, now).await?;
+            void_one_time_tokens(&mut tx, user_id, now).await?;
         }
         tx.commit().await?;
         Ok(updated == 1)
