@@ -95,7 +95,9 @@ impl PortcullisBuilder {
         let tasks = Tasks::new();
         let mailer = Mailer::start(store.clone(), &self.config, &tasks)?;
         let purged = store.clone();
-        tasks.spawn_service(move |stop| purge_periodically(purged, stop));
+        let retention =
+            i64::try_from(self.config.event_retention.as_secs()).unwrap_or(i64::MAX / 4);
+        tasks.spawn_service(move |stop| purge_periodically(purged, retention, stop));
         let flows = Flows {
             config: self.config,
             store,
@@ -180,19 +182,27 @@ impl FromRef<Portcullis> for AppState {
     }
 }
 
-/// Deletes expired sessions, tokens and delivered mail every hour, so that
-/// no table grows without bound; stops when `stop` is cancelled.
-async fn purge_periodically(store: Store, stop: CancellationToken) {
+/// Deletes expired sessions, tokens and delivered mail, and security events
+/// older than `retention_secs`, every hour, so that no table grows without
+/// bound; stops when `stop` is cancelled.
+async fn purge_periodically(store: Store, retention_secs: i64, stop: CancellationToken) {
     let mut every = tokio::time::interval(PURGE_INTERVAL);
     loop {
         tokio::select! {
-            _ = every.tick() => {}
+            biased;
             () = stop.cancelled() => return,
+            _ = every.tick() => {}
         }
-        match store.purge_expired(now_unix()).await {
+        let now = now_unix();
+        match store.purge_expired(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "expired sessions and tokens deleted"),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+        match store.purge_events_before(now - retention_secs).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "old security events deleted"),
+            Err(e) => tracing::warn!(error = %e, "purging old security events failed"),
         }
     }
 }

@@ -8,27 +8,38 @@
 //! Use it as a server (`portcullis serve`) or embed it:
 //!
 //! ```no_run
-//! use axum::{Router, routing::get, Json};
-//! use portcullis::{ActiveUser, AppState, Config, Portcullis};
+//! use axum::{Router, routing::get};
+//! use portcullis::{ActiveUser, AppState, Config, Envelope, Portcullis};
 //!
-//! async fn profile(ActiveUser(user): ActiveUser) -> Json<serde_json::Value> {
-//!     Json(serde_json::json!({ "email": user.email }))
+//! async fn profile(ActiveUser(user): ActiveUser) -> Envelope<String> {
+//!     Envelope::ok(user.email) // {"success": true, "data": "…"}
 //! }
 //!
 //! # async fn run() -> anyhow::Result<()> {
-//! let auth = Portcullis::builder(Config::from_env()?).build().await?;
+//! let config = Config::from_env()?;
+//! portcullis::telemetry::init(config.log_format);
+//! let bind = config.bind_address();
+//! let auth = Portcullis::builder(config).build().await?;
 //! let routes: Router<AppState> = Router::new().route("/profile", get(profile));
 //! let app = auth.app(routes); // your routes and Portcullis's, one middleware stack
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
-//! portcullis::http::server::serve(listener, app, shutdown, std::time::Duration::from_secs(10)).await;
-//! auth.shutdown(std::time::Duration::from_secs(10)).await; // finish a mail in flight, close the database
+//! let listener = tokio::net::TcpListener::bind(&bind).await?;
+//! let drain = std::time::Duration::from_secs(10);
+//! portcullis::http::server::serve(listener, app, portcullis::shutdown_signal(), drain).await;
+//! auth.shutdown(drain).await; // finish background work, close the database
 //! # Ok(()) }
 //! ```
 //!
-//! The layout follows the architecture: [`config`], [`password`], [`token`],
-//! [`store`], [`http`] (routes, extractors, envelope), [`error`] and the
-//! command line in [`cli`].
+//! The layout follows the architecture, from the outside in:
+//! - [`cli`] and [`app`]: the binary's commands, and [`Portcullis`], which
+//!   builds everything from a [`Config`], owns the background [`tasks`] and
+//!   shuts them down in order;
+//! - [`http`]: the transport (routes, handlers that parse, call one flow
+//!   and render, extractors, the envelope, the server loop);
+//! - [`flows`]: the account rules, one file per SPEC row, with no HTTP in them;
+//! - the parts the flows use: [`store`] (SQL, one file per aggregate),
+//!   [`password`], [`token`], [`mail`], [`fields`], [`config`];
+//! - shared by all: [`domain`] (parsed inputs, events, messages), [`error`],
+//!   [`clock`], [`random`], [`telemetry`].
 
 #![warn(missing_docs)]
 
@@ -56,4 +67,5 @@ pub use fields::UserField;
 pub use flows::Flows;
 pub use http::AppState;
 pub use http::extract::{ActiveUser, AuthSession, CurrentUser, Superuser, VerifiedUser};
+pub use http::response::Envelope;
 pub use store::User;

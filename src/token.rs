@@ -35,6 +35,10 @@ pub struct Claims {
     /// The user's e-mail (access tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Whether that e-mail was verified when the token was issued (access
+    /// tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     /// `access` or `refresh`.
     #[serde(rename = "type")]
     pub token_type: TokenType,
@@ -82,6 +86,8 @@ pub struct TokenService {
     audience: Option<String>,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    /// Keys [`TokenService::successor_jti`]; derived from the signing secret.
+    successor_key: [u8; 64],
 }
 
 impl std::fmt::Debug for TokenService {
@@ -131,6 +137,10 @@ impl TokenService {
             audience: cfg.jwt_audience.clone(),
             access_ttl: cfg.access_token_ttl,
             refresh_ttl: cfg.refresh_token_ttl,
+            successor_key: sha2::Sha512::digest(
+                format!("portcullis-refresh-successor:{}", cfg.secret_key).as_bytes(),
+            )
+            .into(),
         }
     }
 
@@ -161,6 +171,7 @@ impl TokenService {
         let claims = Claims {
             sub: user_id.to_string(),
             email: (kind == TokenType::Access).then(|| email.to_string()),
+            email_verified: None,
             token_type: kind,
             exp: iat + ttl,
             iat,
@@ -170,6 +181,66 @@ impl TokenService {
             aud: self.audience.clone(),
         };
         self.sign(claims)
+    }
+
+    /// Signs the access token of session `sid` for a user: their id, e-mail
+    /// and whether it is verified (SPEC §5).
+    pub fn issue_access(
+        &self,
+        user_id: i64,
+        email: &str,
+        email_verified: bool,
+        sid: &str,
+    ) -> Result<IssuedToken> {
+        let iat = now_unix();
+        self.sign(Claims {
+            sub: user_id.to_string(),
+            email: Some(email.to_string()),
+            email_verified: Some(email_verified),
+            token_type: TokenType::Access,
+            exp: iat + self.access_ttl_secs(),
+            iat,
+            jti: random_id(),
+            sid: sid.to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        })
+    }
+
+    /// Signs a refresh token of session `sid` whose id and expiry the store
+    /// decided (rotation, absolute session lifetime).
+    pub fn issue_refresh(
+        &self,
+        user_id: i64,
+        sid: &str,
+        jti: &str,
+        exp: i64,
+    ) -> Result<IssuedToken> {
+        self.sign(Claims {
+            sub: user_id.to_string(),
+            email: None,
+            email_verified: None,
+            token_type: TokenType::Refresh,
+            exp,
+            iat: now_unix(),
+            jti: jti.to_string(),
+            sid: sid.to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        })
+    }
+
+    /// The id of the refresh token that replaces refresh token `jti`: a keyed
+    /// hash of it, so that a replay within the grace window gets the *same*
+    /// successor (SPEC §5) without the successor's id being stored anywhere.
+    pub fn successor_jti(&self, jti: &str) -> String {
+        use hmac::Mac as _;
+        use hmac::digest::KeyInit;
+        // A key of exactly one SHA-256 block: HMAC's infallible constructor.
+        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new(&self.successor_key.into());
+        mac.update(jti.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..16])
     }
 
     /// Signs arbitrary claims with the current key (useful in tests and tools).
@@ -237,7 +308,7 @@ mod tests {
     use super::*;
 
     fn service(extra: &[(&str, &str)]) -> TokenService {
-        let mut vars = vec![("SECRET_KEY", "k".repeat(40))];
+        let mut vars = vec![("SECRET_KEY", "kq".repeat(20))];
         vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         TokenService::from_config(&Config::from_vars(vars).unwrap())
     }
@@ -253,7 +324,7 @@ mod tests {
         let header = jsonwebtoken::decode_header(&issued.token).unwrap();
         assert_eq!(
             header.kid.as_deref(),
-            Some(key_id(&"k".repeat(40)).as_str())
+            Some(key_id(&"kq".repeat(20)).as_str())
         );
         let refresh = svc.issue(TokenType::Refresh, 7, "a@b.co", "sid1").unwrap();
         assert!(refresh.claims.email.is_none());
@@ -267,7 +338,7 @@ mod tests {
     fn wrong_key_expired_and_alg_none_are_rejected() {
         let svc = service(&[]);
         let other = TokenService::from_config(
-            &Config::from_vars([("SECRET_KEY", "z".repeat(40))]).unwrap(),
+            &Config::from_vars([("SECRET_KEY", "zq".repeat(20))]).unwrap(),
         );
         let forged = other.issue(TokenType::Access, 1, "a@b.co", "s").unwrap();
         assert!(matches!(
@@ -299,7 +370,7 @@ mod tests {
 
     #[test]
     fn previous_keys_verify_and_audience_is_enforced() {
-        let old_key = "o".repeat(40);
+        let old_key = "oq".repeat(20);
         let old = service(&[]);
         let old = TokenService {
             kid: key_id(&old_key),

@@ -414,55 +414,53 @@ both_backends!(
 
 both_backends!(
     login_upgrades_a_bcrypt_hash_to_argon2id,
-    backend
-        | backend
-        | async move {
-            let bcrypt_app = TestApp::spawn(
-                backend,
-                &[("PASSWORD_HASHER", "bcrypt"), ("BCRYPT_ROUNDS", "4")],
-            )
-            .await;
-            let user = bcrypt_app.register("iris@example.com", PASSWORD).await;
-            let hash_of = |app: &TestApp| {
-                let store = app.store();
-                async move {
-                    store
-                        .user_by_email("iris@example.com")
-                        .await
-                        .unwrap()
-                        .expect("user")
-                        .password_hash
-                }
-            };
-            let before = hash_of(&bcrypt_app).await;
-            assert!(before.starts_with("$2"), "{before}");
+    |backend: Backend| async move {
+        let bcrypt_app = TestApp::spawn(
+            backend,
+            &[("PASSWORD_HASHER", "bcrypt"), ("BCRYPT_ROUNDS", "4")],
+        )
+        .await;
+        let user = bcrypt_app.register("iris@example.com", PASSWORD).await;
+        let hash_of = |app: &TestApp| {
+            let store = app.store();
+            async move {
+                store
+                    .user_by_email("iris@example.com")
+                    .await
+                    .unwrap()
+                    .expect("user")
+                    .password_hash
+            }
+        };
+        let before = hash_of(&bcrypt_app).await;
+        assert!(before.starts_with("$2"), "{before}");
 
-            let argon_app = bcrypt_app.spawn_sharing(&[]).await;
-            // A wrong password changes nothing.
-            argon_app
-                .login_form("iris@example.com", OTHER_PASSWORD)
-                .await
-                .expect_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
-            assert_eq!(hash_of(&argon_app).await, before);
+        let argon_app = bcrypt_app.spawn_sharing(&[]).await;
+        // A wrong password changes nothing.
+        argon_app
+            .login_form("iris@example.com", OTHER_PASSWORD)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+        assert_eq!(hash_of(&argon_app).await, before);
 
-            let reply = argon_app.login_form("iris@example.com", PASSWORD).await;
-            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-            let after = hash_of(&argon_app).await;
-            assert!(after.starts_with("$argon2id$"), "not upgraded: {after}");
+        let reply = argon_app.login_form("iris@example.com", PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let after = hash_of(&argon_app).await;
+        assert!(after.starts_with("$argon2id$"), "not upgraded: {after}");
 
-            // The new hash verifies the same password, and nothing else; the
-            // upgrade did not touch existing sessions.
-            argon_app
-                .login_json("iris@example.com", PASSWORD)
-                .await
-                .expect_ok(StatusCode::OK);
-            argon_app
-                .login_json("iris@example.com", OTHER_PASSWORD)
-                .await
-                .expect_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
-            argon_app.me(&user.access).await.expect_ok(StatusCode::OK);
-            assert_eq!(hash_of(&argon_app).await, after, "an argon2id hash is kept");
-        }
+        // The new hash verifies the same password, and nothing else; the
+        // upgrade did not touch existing sessions.
+        argon_app
+            .login_json("iris@example.com", PASSWORD)
+            .await
+            .expect_ok(StatusCode::OK);
+        argon_app
+            .login_json("iris@example.com", OTHER_PASSWORD)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+        argon_app.me(&user.access).await.expect_ok(StatusCode::OK);
+        assert_eq!(hash_of(&argon_app).await, after, "an argon2id hash is kept");
+    }
 );
 
 // ---- deactivation ------------------------------------------------------------------

@@ -2,21 +2,21 @@
 //! chromedriver and WebDriver), on SQLite and PostgreSQL: the password-reset
 //! form and the verification button.
 //!
-//! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
-//! chromium-driver`); without them the tests fail, unless
-//! `PORTCULLIS_SKIP_BROWSER=1` is set. `CHROME_BIN` and `CHROMEDRIVER`
-//! override the programs' paths. A screenshot of the reset form is written
+//! Needs `chromium` and `chromedriver` (`scripts/test` installs them as
+//! root; Debian: `apt-get install chromium chromium-driver`); without them
+//! the tests fail, unless `PORTCULLIS_SKIP_BROWSER=1` is set. `CHROME_BIN`
+//! and `CHROMEDRIVER` override the programs' paths. A screenshot of the reset form is written
 //! to `/tmp/portcullis-reset.png`.
 
 mod browser_support;
+#[macro_use]
 mod common;
-mod mail_support;
 
 use std::time::{Duration, Instant};
 
 use browser_support::{browser, run_then_close, write_screenshot};
+use common::{Backend, OTHER_PASSWORD, PASSWORD, TestApp};
 use fantoccini::{Client, Locator};
-use mail_support::{Backend, MailTo, NEW_PASSWORD, PASSWORD, SmtpServer, TestApp, TestDb};
 use serde_json::json;
 
 const SCREENSHOT: &str = "/tmp/portcullis-reset.png";
@@ -48,15 +48,15 @@ async fn fill(client: &Client, css: &str, text: &str) {
     field.send_keys(text).await.expect("type");
 }
 
-async fn reset_flow(client: Client, app: &TestApp, smtp: &SmtpServer, screenshot: bool) {
+async fn reset_flow(client: Client, app: &TestApp, screenshot: bool) {
     let email = "alice@example.com";
-    app.register(email).await;
+    app.register(email, PASSWORD).await;
     let forgot = app
-        .post("/forgot-password", json!({ "email": email }))
+        .post_json("/forgot-password", &json!({ "email": email }))
         .await;
-    assert_eq!(forgot.status, 200, "{}", forgot.text);
-    let mail = smtp.wait_for(email, "Reset your password", 1).await;
-    let link = mail[0].link(&app.base, "/reset-password");
+    assert_eq!(forgot.status, 200, "{}", forgot.text());
+    let mail = app.smtp().wait_for(email, "Reset your password", 1).await;
+    let link = mail[0].link(&app.base_url, "/reset-password");
 
     client.goto(&link).await.expect("open the reset link");
     assert_eq!(client.title().await.unwrap(), "Choose a new password");
@@ -66,7 +66,7 @@ async fn reset_flow(client: Client, app: &TestApp, smtp: &SmtpServer, screenshot
     }
 
     // Two different passwords: the form comes back with an error.
-    fill(&client, "#new_password", NEW_PASSWORD).await;
+    fill(&client, "#new_password", OTHER_PASSWORD).await;
     fill(&client, "#confirm_password", "Something-Else-Entirely-3").await;
     client
         .find(Locator::Css("button[type=submit]"))
@@ -79,8 +79,8 @@ async fn reset_flow(client: Client, app: &TestApp, smtp: &SmtpServer, screenshot
     assert!(text.contains("do not match"), "{text}");
 
     // Then the same password twice.
-    fill(&client, "#new_password", NEW_PASSWORD).await;
-    fill(&client, "#confirm_password", NEW_PASSWORD).await;
+    fill(&client, "#new_password", OTHER_PASSWORD).await;
+    fill(&client, "#confirm_password", OTHER_PASSWORD).await;
     client
         .find(Locator::Css("button[type=submit]"))
         .await
@@ -94,9 +94,9 @@ async fn reset_flow(client: Client, app: &TestApp, smtp: &SmtpServer, screenshot
         "unexpected success page: {text}"
     );
 
-    assert_eq!(app.login(email, NEW_PASSWORD).await.status, 200);
-    let old = app.login(email, PASSWORD).await;
-    assert_eq!(old.status, 401, "{}", old.text);
+    assert_eq!(app.login_form(email, OTHER_PASSWORD).await.status, 200);
+    let old = app.login_form(email, PASSWORD).await;
+    assert_eq!(old.status, 401, "{}", old.text());
     assert_eq!(old.code(), "INVALID_CREDENTIALS");
 
     // The link is spent now: opening it again explains so.
@@ -105,15 +105,14 @@ async fn reset_flow(client: Client, app: &TestApp, smtp: &SmtpServer, screenshot
     assert!(text.contains("already been used"), "{text}");
 }
 
-async fn verify_flow(client: Client, app: &TestApp, smtp: &SmtpServer) {
+async fn verify_flow(client: Client, app: &TestApp) {
     let email = "bob@example.com";
-    let registered = app.register(email).await;
-    let access = registered.body["data"]["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string();
-    let mail = smtp.wait_for(email, "Confirm your email address", 1).await;
-    let link = mail[0].link(&app.base, "/verify-email");
+    let access = app.register(email, PASSWORD).await.access;
+    let mail = app
+        .smtp()
+        .wait_for(email, "Confirm your email address", 1)
+        .await;
+    let link = mail[0].link(&app.base_url, "/verify-email");
 
     client
         .goto(&link)
@@ -135,34 +134,21 @@ async fn verify_flow(client: Client, app: &TestApp, smtp: &SmtpServer) {
     assert!(text.contains("confirmed"), "{text}");
 
     let me = app.me(&access).await;
-    assert_eq!(me.status, 200, "{}", me.text);
-    assert_eq!(me.body["data"]["is_verified"], true, "{}", me.text);
+    assert_eq!(me.status, 200, "{}", me.text());
+    assert_eq!(me.body["data"]["is_verified"], true, "{}", me.text());
 }
 
-async fn browser_flows(backend: Backend) {
+both_backends!(reset_and_verify_in_a_real_browser, smtp, |app| async move {
     let profile = tempfile::tempdir().expect("temporary directory");
     let Some((driver, client)) = browser(profile.path()).await else {
         return;
     };
-    let db = TestDb::create(backend).await;
-    let smtp = SmtpServer::start().await;
-    let app = TestApp::start(&db, MailTo::Smtp(smtp.port), &[]).await;
 
     // Run the flows, then always end the browser session, even after a
     // failed assertion, so that no Chromium is left behind.
     run_then_close(driver, client.clone(), async {
-        reset_flow(client.clone(), &app, &smtp, backend == Backend::Sqlite).await;
-        verify_flow(client.clone(), &app, &smtp).await;
+        reset_flow(client.clone(), &app, app.backend == Backend::Sqlite).await;
+        verify_flow(client.clone(), &app).await;
     })
     .await;
-}
-
-#[tokio::test]
-async fn reset_and_verify_in_a_real_browser_sqlite() {
-    browser_flows(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn reset_and_verify_in_a_real_browser_postgres() {
-    browser_flows(Backend::Postgres).await;
-}
+});

@@ -1,6 +1,8 @@
 //! The `portcullis` binary as an operator runs it: zero configuration, bad
 //! configuration, `.env`, SIGTERM, `gen-secret`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -364,21 +366,31 @@ fn sigterm_lets_a_mail_delivery_in_flight_finish() {
         .unwrap()
         .port();
     // A real SMTP server that takes 2 s to accept each message.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mail_support/smtp_sink.py");
-    let mut smtp = Command::new("python3")
-        .arg(&script)
+    let mut smtp = common::python()
+        .arg(common::SMTP_SINK)
         .args(["127.0.0.1", &port.to_string()])
         .arg(&maildir)
         .arg("2")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("python3 with aiosmtpd");
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; {}",
+                common::python_program(),
+                common::PYTHON_PACKAGES_HINT
+            )
+        });
     let mut ready = String::new();
     BufReader::new(smtp.stdout.take().unwrap())
         .read_line(&mut ready)
         .unwrap();
-    assert_eq!(ready.trim(), "ready", "the SMTP server did not start");
+    assert_eq!(
+        ready.trim(),
+        "ready",
+        "the SMTP server did not start (is aiosmtpd installed? {})",
+        common::PYTHON_PACKAGES_HINT
+    );
 
     let port = port.to_string();
     let (child, addr, log) = start_logged(

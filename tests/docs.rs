@@ -10,6 +10,7 @@
 //! `GET /me` is written to `/tmp/portcullis-docs.png`.
 
 mod browser_support;
+#[macro_use]
 mod common;
 mod docs_support;
 
@@ -17,7 +18,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use browser_support::{browser_sized, run_then_close, write_screenshot};
-use common::{Backend, PASSWORD, PREFIX, TestApp};
+use common::{PASSWORD, PREFIX, TestApp};
 use docs_support::{HTTP_METHODS, routes_in_source};
 use fantoccini::elements::Element;
 use fantoccini::{Client, Locator};
@@ -76,316 +77,326 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_json_describes_every_served_route() {
-    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
-    let doc = openapi(&app).await;
-    let routes = routes_in_source();
-    // The scan is real: it finds routes of both kinds.
-    for known in [("post", "/register", true), ("get", "/healthz", false)] {
-        assert!(
-            routes
-                .iter()
-                .any(|r| (r.method.as_str(), r.path.as_str(), r.under_prefix) == known),
-            "{known:?} not found by the scan: {routes:?}"
-        );
-    }
-
-    // Every operation answers something, and every answer is described.
-    let ops = operations(&doc);
-    for (method, path, op) in &ops {
-        let responses = op["responses"]
-            .as_object()
-            .unwrap_or_else(|| panic!("{method} {path}: no responses object"));
-        assert!(!responses.is_empty(), "{method} {path}: no responses");
-        for (status, response) in responses {
-            let description = response["description"].as_str();
+both_backends!(
+    openapi_json_describes_every_served_route,
+    |app| async move {
+        let doc = openapi(&app).await;
+        let routes = routes_in_source();
+        // The scan is real: it finds routes of both kinds.
+        for known in [("post", "/register", true), ("get", "/healthz", false)] {
             assert!(
-                description.is_some_and(|d| !d.trim().is_empty()),
-                "{method} {path} {status}: no description: {response}"
+                routes
+                    .iter()
+                    .any(|r| (r.method.as_str(), r.path.as_str(), r.under_prefix) == known),
+                "{known:?} not found by the scan: {routes:?}"
             );
         }
-    }
 
-    // The document lists exactly the routes the router serves (bar the
-    // documentation's own, `/openapi.json` and `/docs`, which Swagger UI's
-    // router adds).
-    let listed: BTreeSet<(String, String)> = ops
-        .iter()
-        .map(|(method, path, _)| (method.clone(), path.clone()))
-        .collect();
-    let served: BTreeSet<(String, String)> = routes.iter().map(|r| r.served_at(PREFIX)).collect();
-    let missing: Vec<_> = served.difference(&listed).collect();
-    let extra: Vec<_> = listed.difference(&served).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "/openapi.json misses {missing:?} and lists {extra:?}, which the router does not serve"
-    );
-
-    // The scan is what the running router serves: each route answers
-    // something other than the fallbacks' 404 or 405 (without credentials
-    // or body, so mostly 401, 415 or 422) ...
-    let mut by_path: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
-    for route in &routes {
-        let (method, path) = route.served_at(PREFIX);
-        by_path.entry(path).or_default().insert(method);
-    }
-    for (path, methods) in &by_path {
-        let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
-        for method in methods {
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let reply = app
-                .send_unchecked(app.client.request(method.clone(), app.url(&concrete)))
-                .await;
-            assert!(
-                reply.status != StatusCode::NOT_FOUND
-                    && reply.status != StatusCode::METHOD_NOT_ALLOWED,
-                "{method} {concrete} is not served: {} {}",
-                reply.status,
-                reply.text()
-            );
-        }
-        // ... and a method it does not serve there gets the fallback's 405,
-        // whose `Allow` lists exactly the methods the scan found (and HEAD,
-        // which axum serves wherever GET is).
-        let unserved = ["put", "trace", "patch", "delete", "post", "get"]
-            .into_iter()
-            .find(|m| !methods.contains(*m))
-            .expect("a method the path does not serve");
-        let method = Method::from_bytes(unserved.to_uppercase().as_bytes()).unwrap();
-        let reply = app
-            .send(app.client.request(method.clone(), app.url(&concrete)))
-            .await;
-        reply.expect_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
-        let allowed: BTreeSet<String> = reply
-            .header("allow")
-            .unwrap_or_else(|| panic!("{method} {concrete}: 405 without Allow"))
-            .split(',')
-            .map(|m| m.trim().to_lowercase())
-            .filter(|m| !(m == "head" && methods.contains("get")))
-            .collect();
-        assert_eq!(&allowed, methods, "{path}: Allow differs from the scan");
-        // Which the document says, as it says 404 for any path.
-        let op = &doc["paths"][path][methods.first().unwrap()];
-        assert!(
-            op["responses"]["405"].is_object(),
-            "{path}: 405 undocumented"
-        );
-    }
-    let nothing = app.send(app.request(Method::POST, "/nothing-here")).await;
-    nothing.expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
-    for (method, path, op) in &ops {
-        assert!(
-            op["responses"]["404"].is_object(),
-            "{method} {path}: 404 undocumented"
-        );
-    }
-
-    // Swagger UI's Authorize logs in at the form login, whose answer has
-    // `access_token` and `token_type` at the top level.
-    let schemes = &doc["components"]["securitySchemes"];
-    let password_flow = &schemes["OAuth2PasswordBearer"]["flows"]["password"];
-    assert_eq!(schemes["OAuth2PasswordBearer"]["type"], "oauth2");
-    assert_eq!(password_flow["tokenUrl"], format!("{PREFIX}/login"));
-    assert_eq!(
-        doc["paths"][format!("{PREFIX}/me")]["get"]["security"][0],
-        serde_json::json!({ "OAuth2PasswordBearer": [] })
-    );
-    let user = app.register("dora@example.com", PASSWORD).await;
-    let login = app.login_form(&user.email, PASSWORD).await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
-    assert_eq!(login.body["success"], true, "{}", login.text());
-    assert_eq!(login.body["token_type"], "bearer", "{}", login.text());
-    assert!(login.body["access_token"].is_string(), "{}", login.text());
-    assert_eq!(
-        login.body["access_token"],
-        login.body["data"]["access_token"]
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_password_limits_follow_password_min_length() {
-    let app = TestApp::spawn(Backend::Sqlite, &[("PASSWORD_MIN_LENGTH", "12")]).await;
-    let doc = openapi(&app).await;
-    // Every request field with a length limit, in every body of every
-    // operation: exactly the new passwords, each with the configured minimum.
-    let mut limited = BTreeSet::new();
-    for (method, path, op) in operations(&doc) {
-        let Some(content) = op["requestBody"]["content"].as_object() else {
-            continue;
-        };
-        for (media, body) in content {
-            let schema = resolve(&doc, &body["schema"]);
-            let Some(properties) = schema["properties"].as_object() else {
-                continue;
-            };
-            for (field, property) in properties {
-                let property = resolve(&doc, property);
-                if property.get("minLength").is_none() {
-                    continue;
-                }
-                assert_eq!(property["minLength"], 12, "{method} {path} {media} {field}");
-                assert_eq!(
-                    property["maxLength"], 128,
-                    "{method} {path} {media} {field}"
-                );
-                let description = property["description"].as_str().unwrap_or_default();
+        // Every operation answers something, and every answer is described.
+        let ops = operations(&doc);
+        for (method, path, op) in &ops {
+            let responses = op["responses"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{method} {path}: no responses object"));
+            assert!(!responses.is_empty(), "{method} {path}: no responses");
+            for (status, response) in responses {
+                let description = response["description"].as_str();
                 assert!(
-                    description.contains("at least 12 "),
-                    "{method} {path} {field}: {description}"
+                    description.is_some_and(|d| !d.trim().is_empty()),
+                    "{method} {path} {status}: no description: {response}"
                 );
-                limited.insert(format!("{method} {path} {field}"));
             }
         }
-    }
-    let expected: BTreeSet<String> = [
-        format!("post {PREFIX}/register password"),
-        format!("post {PREFIX}/change-password new_password"),
-        format!("post {PREFIX}/reset-password new_password"),
-        "post /reset-password new_password".to_string(),
-        "post /reset-password confirm_password".to_string(),
-    ]
-    .into_iter()
-    .collect();
-    assert_eq!(limited, expected);
 
-    // And the server holds the same limits.
-    let eleven = "Quokka-Tea1";
-    let twelve = "Quokka-Tea12";
-    assert_eq!((eleven.chars().count(), twelve.chars().count()), (11, 12));
-    app.register_raw("fern@example.com", eleven)
-        .await
-        .expect_invalid_field("password");
-    let registered = app.register_raw("fern@example.com", twelve).await;
-    assert_eq!(
-        registered.status,
-        StatusCode::CREATED,
-        "{}",
-        registered.text()
-    );
-    let too_long = "Q".repeat(129);
-    app.register_raw("gus@example.com", &too_long)
-        .await
-        .expect_invalid_field("password");
-}
+        // The document lists exactly the routes the router serves (bar the
+        // documentation's own, `/openapi.json` and `/docs`, which Swagger UI's
+        // router adds).
+        let listed: BTreeSet<(String, String)> = ops
+            .iter()
+            .map(|(method, path, _)| (method.clone(), path.clone()))
+            .collect();
+        let served: BTreeSet<(String, String)> =
+            routes.iter().map(|r| r.served_at(PREFIX)).collect();
+        let missing: Vec<_> = served.difference(&listed).collect();
+        let extra: Vec<_> = listed.difference(&served).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "/openapi.json misses {missing:?} and lists {extra:?}, which the router does not serve"
+        );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_documents_the_answers_to_bad_bodies() {
-    // Every operation that takes a body is sent a wrong Content-Type, a body
-    // that is not JSON (where it takes JSON) and one over 64 KiB; each answer
-    // must be a status the document lists for that operation, and in the
-    // envelope wherever the document says the envelope.
-    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
-    let doc = openapi(&app).await;
-    let user = app.register("bodies@example.com", PASSWORD).await;
-    let oversized = "x".repeat(70 * 1024);
-    let mut checked = 0;
-    for (method, path, op) in operations(&doc) {
-        let Some(content) = op["requestBody"]["content"].as_object() else {
-            continue;
-        };
-        let takes_json = content.contains_key("application/json");
-        let media = content.keys().next().expect("a media type").clone();
-        let mut cases = vec![
-            ("text/plain", "hello".to_string()),
-            (media.as_str(), oversized.clone()),
-        ];
-        if takes_json {
-            cases.push(("application/json", "{\"email\": ".to_string()));
+        // The scan is what the running router serves: each route answers
+        // something other than the fallbacks' 404 or 405 (without credentials
+        // or body, so mostly 401, 415 or 422) ...
+        let mut by_path: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for route in &routes {
+            let (method, path) = route.served_at(PREFIX);
+            by_path.entry(path).or_default().insert(method);
         }
-        for (content_type, body) in cases {
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let mut request = app
-                .client
-                .request(method.clone(), app.url(&path))
-                .header("content-type", content_type)
-                .body(body.clone());
-            if op["security"].is_array() {
-                request = request.bearer_auth(&user.access);
-            }
-            let reply = app.send_unchecked(request).await;
-            let status = reply.status.as_str().to_string();
-            let documented = &op["responses"][&status];
-            assert!(
-                documented.is_object(),
-                "{method} {path} with {content_type} ({} bytes) answered {status}, which /openapi.json does not list: {}",
-                body.len(),
-                reply.text()
-            );
-            if documented["content"]["application/json"]["schema"]["$ref"]
-                == "#/components/schemas/Error"
-            {
-                assert_eq!(
-                    reply.body["success"],
-                    false,
-                    "{method} {path} {status}: not the envelope: {}",
+        for (path, methods) in &by_path {
+            let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+            for method in methods {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let reply = app
+                    .send_unchecked(app.client.request(method.clone(), app.url(&concrete)))
+                    .await;
+                assert!(
+                    reply.status != StatusCode::NOT_FOUND
+                        && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {concrete} is not served: {} {}",
+                    reply.status,
                     reply.text()
                 );
             }
-            checked += 1;
+            // ... and a method it does not serve there gets the fallback's 405,
+            // whose `Allow` lists exactly the methods the scan found (and HEAD,
+            // which axum serves wherever GET is).
+            let unserved = ["put", "trace", "patch", "delete", "post", "get"]
+                .into_iter()
+                .find(|m| !methods.contains(*m))
+                .expect("a method the path does not serve");
+            let method = Method::from_bytes(unserved.to_uppercase().as_bytes()).unwrap();
+            let reply = app
+                .send(app.client.request(method.clone(), app.url(&concrete)))
+                .await;
+            reply.expect_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+            let allowed: BTreeSet<String> = reply
+                .header("allow")
+                .unwrap_or_else(|| panic!("{method} {concrete}: 405 without Allow"))
+                .split(',')
+                .map(|m| m.trim().to_lowercase())
+                .filter(|m| !(m == "head" && methods.contains("get")))
+                .collect();
+            assert_eq!(&allowed, methods, "{path}: Allow differs from the scan");
+            // Which the document says, as it says 404 for any path.
+            let op = &doc["paths"][path][methods.first().unwrap()];
+            assert!(
+                op["responses"]["405"].is_object(),
+                "{path}: 405 undocumented"
+            );
         }
-    }
-    assert!(checked >= 40, "only {checked} bad bodies were sent");
-    // None of it logged the user out.
-    app.me(&user.access).await.expect_ok(StatusCode::OK);
-}
+        let nothing = app.send(app.request(Method::POST, "/nothing-here")).await;
+        nothing.expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+        for (method, path, op) in &ops {
+            assert!(
+                op["responses"]["404"].is_object(),
+                "{method} {path}: 404 undocumented"
+            );
+        }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_json_follows_the_route_prefix() {
-    let prefix = "/v2/identity";
-    let app = TestApp::spawn(Backend::Sqlite, &[("AUTH_ROUTE_PREFIX", prefix)]).await;
-    let doc = openapi(&app).await;
-    assert_eq!(
-        doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"],
-        format!("{prefix}/login")
-    );
-    for route in routes_in_source() {
-        let (method, path) = route.served_at(prefix);
-        assert!(
-            doc["paths"][&path][&method].is_object(),
-            "{method} {path} is not in /openapi.json"
+        // Swagger UI's Authorize logs in at the form login, whose answer has
+        // `access_token` and `token_type` at the top level.
+        let schemes = &doc["components"]["securitySchemes"];
+        let password_flow = &schemes["OAuth2PasswordBearer"]["flows"]["password"];
+        assert_eq!(schemes["OAuth2PasswordBearer"]["type"], "oauth2");
+        assert_eq!(password_flow["tokenUrl"], format!("{PREFIX}/login"));
+        assert_eq!(
+            doc["paths"][format!("{PREFIX}/me")]["get"]["security"][0],
+            serde_json::json!({ "OAuth2PasswordBearer": [] })
+        );
+        let user = app.register("dora@example.com", PASSWORD).await;
+        let login = app.login_form(&user.email, PASSWORD).await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+        assert_eq!(login.body["success"], true, "{}", login.text());
+        assert_eq!(login.body["token_type"], "bearer", "{}", login.text());
+        assert!(login.body["access_token"].is_string(), "{}", login.text());
+        assert_eq!(
+            login.body["access_token"],
+            login.body["data"]["access_token"]
         );
     }
-    let stale: Vec<&String> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .filter(|p| p.starts_with(&format!("{PREFIX}/")))
+);
+
+both_backends!(
+    openapi_password_limits_follow_password_min_length,
+    vars[("PASSWORD_MIN_LENGTH", "12")],
+    |app| async move {
+        let doc = openapi(&app).await;
+        // Every request field with a length limit, in every body of every
+        // operation: exactly the new passwords, each with the configured minimum.
+        let mut limited = BTreeSet::new();
+        for (method, path, op) in operations(&doc) {
+            let Some(content) = op["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            for (media, body) in content {
+                let schema = resolve(&doc, &body["schema"]);
+                let Some(properties) = schema["properties"].as_object() else {
+                    continue;
+                };
+                for (field, property) in properties {
+                    let property = resolve(&doc, property);
+                    if property.get("minLength").is_none() {
+                        continue;
+                    }
+                    assert_eq!(property["minLength"], 12, "{method} {path} {media} {field}");
+                    assert_eq!(
+                        property["maxLength"], 128,
+                        "{method} {path} {media} {field}"
+                    );
+                    let description = property["description"].as_str().unwrap_or_default();
+                    assert!(
+                        description.contains("at least 12 "),
+                        "{method} {path} {field}: {description}"
+                    );
+                    limited.insert(format!("{method} {path} {field}"));
+                }
+            }
+        }
+        let expected: BTreeSet<String> = [
+            format!("post {PREFIX}/register password"),
+            format!("post {PREFIX}/change-password new_password"),
+            format!("post {PREFIX}/reset-password new_password"),
+            "post /reset-password new_password".to_string(),
+            "post /reset-password confirm_password".to_string(),
+        ]
+        .into_iter()
         .collect();
-    assert!(
-        stale.is_empty(),
-        "paths under the default prefix: {stale:?}"
-    );
-    // And the token URL is where the login really is.
-    let user = app.register_raw("erin@example.com", PASSWORD).await;
-    assert_eq!(
-        user.status,
-        StatusCode::NOT_FOUND,
-        "the default prefix still answers"
-    );
-    let registered = app
-        .send(
-            app.client
-                .post(app.url(&format!("{prefix}/register")))
-                .json(&serde_json::json!({"email": "erin@example.com", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(
-        registered.status,
-        StatusCode::CREATED,
-        "{}",
-        registered.text()
-    );
-    let login = app
-        .send(
-            app.client
-                .post(app.url(&format!("{prefix}/login")))
-                .form(&[("username", "erin@example.com"), ("password", PASSWORD)]),
-        )
-        .await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.text());
-    assert!(login.body["access_token"].is_string(), "{}", login.text());
-}
+        assert_eq!(limited, expected);
+
+        // And the server holds the same limits.
+        let eleven = "Quokka-Tea1";
+        let twelve = "Quokka-Tea12";
+        assert_eq!((eleven.chars().count(), twelve.chars().count()), (11, 12));
+        app.register_raw("fern@example.com", eleven)
+            .await
+            .expect_invalid_field("password");
+        let registered = app.register_raw("fern@example.com", twelve).await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text()
+        );
+        let too_long = "Q".repeat(129);
+        app.register_raw("gus@example.com", &too_long)
+            .await
+            .expect_invalid_field("password");
+    }
+);
+
+both_backends!(
+    openapi_documents_the_answers_to_bad_bodies,
+    |app| async move {
+        // Every operation that takes a body is sent a wrong Content-Type, a body
+        // that is not JSON (where it takes JSON) and one over 64 KiB; each answer
+        // must be a status the document lists for that operation, and in the
+        // envelope wherever the document says the envelope.
+        let doc = openapi(&app).await;
+        let user = app.register("bodies@example.com", PASSWORD).await;
+        let oversized = "x".repeat(70 * 1024);
+        let mut checked = 0;
+        for (method, path, op) in operations(&doc) {
+            let Some(content) = op["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            let takes_json = content.contains_key("application/json");
+            let media = content.keys().next().expect("a media type").clone();
+            let mut cases = vec![
+                ("text/plain", "hello".to_string()),
+                (media.as_str(), oversized.clone()),
+            ];
+            if takes_json {
+                cases.push(("application/json", "{\"email\": ".to_string()));
+            }
+            for (content_type, body) in cases {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let mut request = app
+                    .client
+                    .request(method.clone(), app.url(&path))
+                    .header("content-type", content_type)
+                    .body(body.clone());
+                if op["security"].is_array() {
+                    request = request.bearer_auth(&user.access);
+                }
+                let reply = app.send_unchecked(request).await;
+                let status = reply.status.as_str().to_string();
+                let documented = &op["responses"][&status];
+                assert!(
+                    documented.is_object(),
+                    "{method} {path} with {content_type} ({} bytes) answered {status}, which /openapi.json does not list: {}",
+                    body.len(),
+                    reply.text()
+                );
+                if documented["content"]["application/json"]["schema"]["$ref"]
+                    == "#/components/schemas/Error"
+                {
+                    assert_eq!(
+                        reply.body["success"],
+                        false,
+                        "{method} {path} {status}: not the envelope: {}",
+                        reply.text()
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 40, "only {checked} bad bodies were sent");
+        // None of it logged the user out.
+        app.me(&user.access).await.expect_ok(StatusCode::OK);
+    }
+);
+
+/// The prefix of [`openapi_json_follows_the_route_prefix`].
+const OTHER_PREFIX: &str = "/v2/identity";
+
+both_backends!(
+    openapi_json_follows_the_route_prefix,
+    vars[("AUTH_ROUTE_PREFIX", OTHER_PREFIX)],
+    |app| async move {
+        let prefix = OTHER_PREFIX;
+        let doc = openapi(&app).await;
+        assert_eq!(
+            doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"],
+            format!("{prefix}/login")
+        );
+        for route in routes_in_source() {
+            let (method, path) = route.served_at(prefix);
+            assert!(
+                doc["paths"][&path][&method].is_object(),
+                "{method} {path} is not in /openapi.json"
+            );
+        }
+        let stale: Vec<&String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|p| p.starts_with(&format!("{PREFIX}/")))
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "paths under the default prefix: {stale:?}"
+        );
+        // And the token URL is where the login really is.
+        let user = app.register_raw("erin@example.com", PASSWORD).await;
+        assert_eq!(
+            user.status,
+            StatusCode::NOT_FOUND,
+            "the default prefix still answers"
+        );
+        let registered = app
+            .send(
+                app.client
+                    .post(app.url(&format!("{prefix}/register")))
+                    .json(&serde_json::json!({"email": "erin@example.com", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text()
+        );
+        let login = app
+            .send(
+                app.client
+                    .post(app.url(&format!("{prefix}/login")))
+                    .form(&[("username", "erin@example.com"), ("password", PASSWORD)]),
+            )
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text());
+        assert!(login.body["access_token"].is_string(), "{}", login.text());
+    }
+);
 
 // ---- Swagger UI in a browser -----------------------------------------------------
 
@@ -673,20 +684,18 @@ async fn swagger_authorize_then_execute_me(client: Client, app: &TestApp) {
     write_screenshot(SCREENSHOT, &png);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn swagger_ui_authorize_then_execute_sqlite() {
+both_backends!(swagger_ui_authorize_then_execute, |app| async move {
     let profile = tempfile::tempdir().expect("temporary directory");
     let Some((driver, client)) = browser_sized(profile.path(), (1280, 1000)).await else {
         return;
     };
-    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
     run_then_close(
         driver,
         client.clone(),
         swagger_authorize_then_execute_me(client, &app),
     )
     .await;
-}
+});
 
 // ---- the README ------------------------------------------------------------------
 

@@ -2,13 +2,12 @@
 //! independent JWT implementation in another language, with nothing but the
 //! shared secret (SPEC §5: "Other JWT libraries (PyJWT, jose) verify them").
 //!
-//! Needs Python 3 with PyJWT (`python3 -m pip install pyjwt`); `.ci/run`
-//! installs it. A missing PyJWT fails the test rather than skipping it.
+//! Needs Python 3 with PyJWT: `scripts/test` installs it into a virtual
+//! environment and points `PORTCULLIS_TEST_PYTHON` at it (see
+//! `common::python`). A missing PyJWT fails the test rather than skipping it.
 
 #[macro_use]
 mod common;
-
-use std::process::Command;
 
 use common::*;
 use serde_json::{Value, json};
@@ -43,14 +42,20 @@ fn pyjwt(
     issuer: &str,
     audience: &str,
 ) -> Result<(Value, Value), String> {
-    let out = Command::new("python3")
+    let out = python()
         .args(["-c", VERIFY_WITH_PYJWT, token, key, alg, issuer, audience])
         .output()
-        .expect("python3 runs (install Python 3 and `python3 -m pip install pyjwt`)");
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} does not run: {e}; {PYTHON_PACKAGES_HINT}",
+                python_program()
+            )
+        });
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(
         out.status.success(),
-        "PyJWT could not run (is it installed? `python3 -m pip install pyjwt`): {}",
+        "PyJWT could not run under {} (is it installed? {PYTHON_PACKAGES_HINT}): {}",
+        python_program(),
         String::from_utf8_lossy(&out.stderr)
     );
     if let Some(reason) = stdout.strip_prefix("REJECTED ") {
@@ -132,10 +137,10 @@ both_backends!(
         let (_, mut claims) = pyjwt(&user.access, SECRET, "HS256", "", "").unwrap();
         claims["jti"] = json!("signed-by-pyjwt");
         let script = "import json, sys, jwt; print(jwt.encode(json.loads(sys.argv[1]), sys.argv[2], algorithm='HS256'))";
-        let out = Command::new("python3")
+        let out = python()
             .args(["-c", script, &claims.to_string(), SECRET])
             .output()
-            .expect("python3 runs");
+            .expect("python runs");
         assert!(
             out.status.success(),
             "{}",

@@ -62,16 +62,14 @@ fn app_routes() -> Router<AppState> {
 
 /// The application: Portcullis with a `phone` field, and the routes above.
 async fn embedded(backend: Backend) -> TestApp {
-    TestApp::spawn_embedded(
-        TestDb::create(backend).await,
-        &[],
-        vec![
+    TestApp::builder(backend)
+        .fields(vec![
             UserField::string("phone", 20),
             UserField::string("team", 40),
-        ],
-        app_routes(),
-    )
-    .await
+        ])
+        .routes(app_routes())
+        .spawn()
+        .await
 }
 
 /// `GET` an application route with a bearer token (or none).
@@ -100,221 +98,213 @@ async fn set_flag(app: &TestApp, user_id: i64, column: &str, value: bool) {
 
 both_backends!(
     extractors_protect_the_applications_routes,
-    backend
-        | backend
-        | async move {
-            let app = embedded(backend).await;
-            for path in [
-                "/profile",
-                "/whoami",
-                "/verified-only",
-                "/admin",
-                "/session",
-            ] {
-                let reply = get_app(&app, path, None).await;
-                reply.expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
-                assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{path}");
-                get_app(&app, path, Some("not.a.token"))
-                    .await
-                    .expect_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
-            }
-
-            let user = app.register("ada@example.com", PASSWORD).await;
-            let token = Some(user.access.as_str());
-            let profile = get_app(&app, "/profile", token).await;
-            assert_eq!(
-                profile.expect_ok(StatusCode::OK)["email"],
-                "ada@example.com"
-            );
-            let session = get_app(&app, "/session", token).await;
-            assert_eq!(session.expect_ok(StatusCode::OK)["sid"], json!(user.sid()));
-            get_app(&app, "/verified-only", token)
+    |backend: Backend| async move {
+        let app = embedded(backend).await;
+        for path in [
+            "/profile",
+            "/whoami",
+            "/verified-only",
+            "/admin",
+            "/session",
+        ] {
+            let reply = get_app(&app, path, None).await;
+            reply.expect_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+            assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{path}");
+            get_app(&app, path, Some("not.a.token"))
                 .await
-                .expect_error(StatusCode::FORBIDDEN, "EMAIL_NOT_VERIFIED");
-            get_app(&app, "/admin", token)
-                .await
-                .expect_error(StatusCode::FORBIDDEN, "FORBIDDEN");
-
-            // The extractors read the user as stored now, not as the token says.
-            set_flag(&app, user.user_id, "is_verified", true).await;
-            set_flag(&app, user.user_id, "is_superuser", true).await;
-            get_app(&app, "/verified-only", token)
-                .await
-                .expect_ok(StatusCode::OK);
-            let admin = get_app(&app, "/admin", token).await;
-            assert_eq!(admin.expect_ok(StatusCode::OK)["admin"], "ada@example.com");
-
-            // An inactive user (flag cleared behind the API's back, so the session
-            // is still open): the active-user extractors refuse, the plain
-            // current-user extractor does not.
-            set_flag(&app, user.user_id, "is_active", false).await;
-            for path in ["/profile", "/verified-only", "/admin"] {
-                get_app(&app, path, token)
-                    .await
-                    .expect_error(StatusCode::FORBIDDEN, "INACTIVE_USER");
-            }
-            get_app(&app, "/whoami", token)
-                .await
-                .expect_ok(StatusCode::OK);
-
-            // Logging out revokes the session for the application's routes too.
-            set_flag(&app, user.user_id, "is_active", true).await;
-            app.auth_post_empty("/logout", &user.access)
-                .await
-                .expect_ok(StatusCode::OK);
-            for path in ["/profile", "/whoami", "/session"] {
-                get_app(&app, path, token)
-                    .await
-                    .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
-            }
+                .expect_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
         }
+
+        let user = app.register("ada@example.com", PASSWORD).await;
+        let token = Some(user.access.as_str());
+        let profile = get_app(&app, "/profile", token).await;
+        assert_eq!(
+            profile.expect_ok(StatusCode::OK)["email"],
+            "ada@example.com"
+        );
+        let session = get_app(&app, "/session", token).await;
+        assert_eq!(session.expect_ok(StatusCode::OK)["sid"], json!(user.sid()));
+        get_app(&app, "/verified-only", token)
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "EMAIL_NOT_VERIFIED");
+        get_app(&app, "/admin", token)
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+
+        // The extractors read the user as stored now, not as the token says.
+        set_flag(&app, user.user_id, "is_verified", true).await;
+        set_flag(&app, user.user_id, "is_superuser", true).await;
+        get_app(&app, "/verified-only", token)
+            .await
+            .expect_ok(StatusCode::OK);
+        let admin = get_app(&app, "/admin", token).await;
+        assert_eq!(admin.expect_ok(StatusCode::OK)["admin"], "ada@example.com");
+
+        // An inactive user (flag cleared behind the API's back, so the session
+        // is still open): the active-user extractors refuse, the plain
+        // current-user extractor does not.
+        set_flag(&app, user.user_id, "is_active", false).await;
+        for path in ["/profile", "/verified-only", "/admin"] {
+            get_app(&app, path, token)
+                .await
+                .expect_error(StatusCode::FORBIDDEN, "INACTIVE_USER");
+        }
+        get_app(&app, "/whoami", token)
+            .await
+            .expect_ok(StatusCode::OK);
+
+        // Logging out revokes the session for the application's routes too.
+        set_flag(&app, user.user_id, "is_active", true).await;
+        app.auth_post_empty("/logout", &user.access)
+            .await
+            .expect_ok(StatusCode::OK);
+        for path in ["/profile", "/whoami", "/session"] {
+            get_app(&app, path, token)
+                .await
+                .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
+        }
+    }
 );
 
 both_backends!(
     application_routes_share_the_middleware_but_keep_their_answers,
-    backend
-        | backend
-        | async move {
-            let app = embedded(backend).await;
-            // Request ids on the application's answers too.
-            let teapot = app.send_unchecked(app.client.get(app.url("/teapot"))).await;
-            assert!(teapot.header("x-request-id").is_some());
-            // Its own error answers are left as they are ...
-            assert_eq!(teapot.status, StatusCode::IM_A_TEAPOT);
-            assert_eq!(teapot.text(), "short and stout");
-            // ... and so are its body limits: 64 KiB is Portcullis's.
-            let big = "x".repeat(100 * 1024);
-            let upload = app
-                .send(app.client.post(app.url("/upload")).body(big.clone()))
-                .await;
-            assert_eq!(upload.status, StatusCode::OK, "{}", upload.text());
-            assert_eq!(upload.text(), big.len().to_string());
-            app.send(
-                app.client
-                    .post(app.auth_url("/login/json"))
-                    .header("content-type", "application/json")
-                    .body(big),
-            )
+    |backend: Backend| async move {
+        let app = embedded(backend).await;
+        // Request ids on the application's answers too.
+        let teapot = app.send_unchecked(app.client.get(app.url("/teapot"))).await;
+        assert!(teapot.header("x-request-id").is_some());
+        // Its own error answers are left as they are ...
+        assert_eq!(teapot.status, StatusCode::IM_A_TEAPOT);
+        assert_eq!(teapot.text(), "short and stout");
+        // ... and so are its body limits: 64 KiB is Portcullis's.
+        let big = "x".repeat(100 * 1024);
+        let upload = app
+            .send(app.client.post(app.url("/upload")).body(big.clone()))
+            .await;
+        assert_eq!(upload.status, StatusCode::OK, "{}", upload.text());
+        assert_eq!(upload.text(), big.len().to_string());
+        app.send(
+            app.client
+                .post(app.auth_url("/login/json"))
+                .header("content-type", "application/json")
+                .body(big),
+        )
+        .await
+        .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+        // A wrong method on its route, or an unknown path, is in the envelope.
+        app.send(app.client.delete(app.url("/profile")))
             .await
-            .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
-            // A wrong method on its route, or an unknown path, is in the envelope.
-            app.send(app.client.delete(app.url("/profile")))
-                .await
-                .expect_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
-            app.send(app.client.get(app.url("/profile/nothing")))
-                .await
-                .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
-            // And it is counted in the metrics by its route.
-            let metrics = app.get_root("/metrics").await.text();
-            assert!(
-                metrics.contains("route=\"/teapot\""),
-                "the application's route is not in the metrics"
-            );
-        }
+            .expect_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+        app.send(app.client.get(app.url("/profile/nothing")))
+            .await
+            .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+        // And it is counted in the metrics by its route.
+        let metrics = app.get_root("/metrics").await.text();
+        assert!(
+            metrics.contains("route=\"/teapot\""),
+            "the application's route is not in the metrics"
+        );
+    }
 );
 
 both_backends!(
     application_fields_are_validated_stored_and_returned,
-    backend
-        | backend
-        | async move {
-            let app = embedded(backend).await;
+    |backend: Backend| async move {
+        let app = embedded(backend).await;
 
-            // Accepted at registration, trimmed, stored and returned.
-            let reply = app
+        // Accepted at registration, trimmed, stored and returned.
+        let reply = app
             .post_json(
                 "/register",
                 &json!({"email": "bo@example.com", "password": PASSWORD, "phone": " +41 79 000 00 00 "}),
             )
             .await;
-            let data = reply.expect_ok(StatusCode::CREATED).clone();
-            assert_eq!(data["user"]["phone"], "+41 79 000 00 00", "{data}");
-            let token = data["access_token"].as_str().unwrap().to_string();
-            assert_eq!(
-                app.me(&token).await.expect_ok(StatusCode::OK)["phone"],
-                "+41 79 000 00 00"
-            );
-            let stored: String = sqlx::query("SELECT extra FROM users WHERE email_key = $1")
-                .bind("bo@example.com")
-                .fetch_one(app.store().pool())
-                .await
-                .unwrap()
-                .get("extra");
-            let stored: Value = serde_json::from_str(&stored).unwrap();
-            assert_eq!(stored, json!({"phone": "+41 79 000 00 00"}));
+        let data = reply.expect_ok(StatusCode::CREATED).clone();
+        assert_eq!(data["user"]["phone"], "+41 79 000 00 00", "{data}");
+        let token = data["access_token"].as_str().unwrap().to_string();
+        assert_eq!(
+            app.me(&token).await.expect_ok(StatusCode::OK)["phone"],
+            "+41 79 000 00 00"
+        );
+        let stored: String = sqlx::query("SELECT extra FROM users WHERE email_key = $1")
+            .bind("bo@example.com")
+            .fetch_one(app.store().pool())
+            .await
+            .unwrap()
+            .get("extra");
+        let stored: Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(stored, json!({"phone": "+41 79 000 00 00"}));
 
-            // Validated, and named in the details, with the other fields' errors.
-            let reply = app
+        // Validated, and named in the details, with the other fields' errors.
+        let reply = app
             .post_json(
                 "/register",
                 &json!({"email": "not-an-address", "password": PASSWORD, "phone": "1".repeat(21)}),
             )
             .await;
-            reply.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
-            let fields: Vec<&str> = reply.body["error"]["details"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|d| d["field"].as_str())
-                .collect();
-            assert_eq!(fields, ["email", "phone"], "{}", reply.text());
-            app.post_json(
-                "/register",
-                &json!({"email": "cy@example.com", "password": PASSWORD, "phone": 41790000000_i64}),
-            )
+        reply.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+        let fields: Vec<&str> = reply.body["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["field"].as_str())
+            .collect();
+        assert_eq!(fields, ["email", "phone"], "{}", reply.text());
+        app.post_json(
+            "/register",
+            &json!({"email": "cy@example.com", "password": PASSWORD, "phone": 41790000000_i64}),
+        )
+        .await
+        .expect_invalid_field("phone");
+        assert_eq!(app.count_users_in_db("cy@example.com").await, 0);
+
+        // Updated with PATCH /me; other fields untouched; a bad value changes nothing.
+        let patched = app
+            .auth_patch_json("/me", &token, &json!({"phone": "+41 78 111 11 11"}))
+            .await;
+        assert_eq!(
+            patched.expect_ok(StatusCode::OK)["phone"],
+            "+41 78 111 11 11"
+        );
+        let renamed = app
+            .auth_patch_json("/me", &token, &json!({"name": "Bo"}))
+            .await;
+        let renamed = renamed.expect_ok(StatusCode::OK);
+        assert_eq!(renamed["phone"], "+41 78 111 11 11");
+        assert_eq!(renamed["name"], "Bo");
+        app.auth_patch_json("/me", &token, &json!({"phone": true}))
             .await
             .expect_invalid_field("phone");
-            assert_eq!(app.count_users_in_db("cy@example.com").await, 0);
-
-            // Updated with PATCH /me; other fields untouched; a bad value changes nothing.
-            let patched = app
-                .auth_patch_json("/me", &token, &json!({"phone": "+41 78 111 11 11"}))
-                .await;
-            assert_eq!(
-                patched.expect_ok(StatusCode::OK)["phone"],
-                "+41 78 111 11 11"
-            );
-            let renamed = app
-                .auth_patch_json("/me", &token, &json!({"name": "Bo"}))
-                .await;
-            let renamed = renamed.expect_ok(StatusCode::OK);
-            assert_eq!(renamed["phone"], "+41 78 111 11 11");
-            assert_eq!(renamed["name"], "Bo");
-            app.auth_patch_json("/me", &token, &json!({"phone": true}))
-                .await
-                .expect_invalid_field("phone");
-            let profile = get_app(&app, "/profile", Some(&token)).await;
-            assert_eq!(
-                profile.expect_ok(StatusCode::OK)["phone"],
-                "+41 78 111 11 11"
-            );
-        }
+        let profile = get_app(&app, "/profile", Some(&token)).await;
+        assert_eq!(
+            profile.expect_ok(StatusCode::OK)["phone"],
+            "+41 78 111 11 11"
+        );
+    }
 );
 
 both_backends!(
     concurrent_updates_of_different_fields_both_survive,
-    backend
-        | backend
-        | async move {
-            let app = embedded(backend).await;
-            let user = app.register("dee@example.com", PASSWORD).await;
-            for round in 0..10 {
-                let phone = format!("+41 79 000 00 {round:02}");
-                let team = format!("team {round}");
-                let (phone_body, team_body) = (json!({ "phone": phone }), json!({ "team": team }));
-                let (a, b) = tokio::join!(
-                    app.auth_patch_json("/me", &user.access, &phone_body),
-                    app.auth_patch_json("/me", &user.access, &team_body),
-                );
-                a.expect_ok(StatusCode::OK);
-                b.expect_ok(StatusCode::OK);
-                let me = app.me(&user.access).await;
-                let me = me.expect_ok(StatusCode::OK);
-                assert_eq!(
-                    (me["phone"].as_str(), me["team"].as_str()),
-                    (Some(phone.as_str()), Some(team.as_str())),
-                    "round {round}: one update was lost: {me}"
-                );
-            }
+    |backend: Backend| async move {
+        let app = embedded(backend).await;
+        let user = app.register("dee@example.com", PASSWORD).await;
+        for round in 0..10 {
+            let phone = format!("+41 79 000 00 {round:02}");
+            let team = format!("team {round}");
+            let (phone_body, team_body) = (json!({ "phone": phone }), json!({ "team": team }));
+            let (a, b) = tokio::join!(
+                app.auth_patch_json("/me", &user.access, &phone_body),
+                app.auth_patch_json("/me", &user.access, &team_body),
+            );
+            a.expect_ok(StatusCode::OK);
+            b.expect_ok(StatusCode::OK);
+            let me = app.me(&user.access).await;
+            let me = me.expect_ok(StatusCode::OK);
+            assert_eq!(
+                (me["phone"].as_str(), me["team"].as_str()),
+                (Some(phone.as_str()), Some(team.as_str())),
+                "round {round}: one update was lost: {me}"
+            );
         }
+    }
 );

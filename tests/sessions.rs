@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use portcullis::store::{Lifetimes, NewSession, SessionOpening, StillValid};
 use reqwest::header::USER_AGENT;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -406,16 +407,30 @@ both_backends!(expired_sessions_and_tokens_are_purged, |app| async move {
     let store = app.store();
     let now = now();
     // A session whose refresh token expired a minute ago.
-    store
-        .create_session(
-            "expiredsessionid000000",
-            user.user_id,
-            "expired-jti",
-            now - 60,
-            &Default::default(),
+    let lifetimes = Lifetimes {
+        refresh_secs: -60,
+        session_max_secs: 86_400,
+        grace_secs: 0,
+    };
+    let opened = store
+        .open_session(
+            &NewSession {
+                session_id: "expiredsessionid000000",
+                user_id: user.user_id,
+                refresh_jti: "expired-jti",
+                lifetimes: &lifetimes,
+                client: &Default::default(),
+            },
+            &StillValid {
+                password_hash: None,
+                require_verified: false,
+            },
         )
         .await
         .expect("create session");
+    assert!(
+        matches!(opened, SessionOpening::Opened { refresh_expires_at } if refresh_expires_at <= now - 60)
+    );
     let sessions_before = app.count_sessions_in_db(user.user_id).await;
     assert_eq!(sessions_before, 2);
     let removed = store.purge_expired(now).await.expect("purge");

@@ -12,7 +12,7 @@ use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const OTHER_SECRET: &str = "another-secret-of-a-stranger-0123456789-xyz";
+const OTHER_SECRET: &str = "another-secret-of-a-stranger-0123456789-xyz-long-enough-for-HS512";
 
 /// `GET /me` with a raw `Authorization` header value.
 async fn me_with_header(app: &TestApp, value: &str) -> Reply {
@@ -29,9 +29,19 @@ both_backends!(token_payloads_match_the_spec, |app| async move {
     let access = verify_independently(&user.access).expect("access token verifies with HS256");
     assert_eq!(
         keys(&access),
-        ["email", "exp", "iat", "jti", "sid", "sub", "type"],
+        [
+            "email",
+            "email_verified",
+            "exp",
+            "iat",
+            "jti",
+            "sid",
+            "sub",
+            "type"
+        ],
         "{access}"
     );
+    assert_eq!(access["email_verified"], json!(false), "not verified yet");
     assert_eq!(
         access["sub"],
         json!(user.user_id.to_string()),
@@ -337,7 +347,8 @@ both_backends!(
         let (ag, rg) = app.refresh_ok(&user.refresh).await;
         assert_eq!(sid_of(&ag), user.sid(), "same session");
         assert_eq!(sid_of(&rg), user.sid(), "same session");
-        assert_ne!(rg, r2);
+        // SPEC §5: the retry gets the same successor, not a second one.
+        assert_eq!(jwt_parts(&rg).1["jti"], jwt_parts(&r2).1["jti"]);
         app.me(&ag).await.expect_ok(StatusCode::OK);
         app.me(&a2).await.expect_ok(StatusCode::OK);
         app.me(&user.access).await.expect_ok(StatusCode::OK);
@@ -678,39 +689,37 @@ both_backends!(
 
 both_backends!(
     previous_keys_keep_verifying_during_a_rotation,
-    backend
-        | backend
-        | async move {
-            const NEW_SECRET: &str = "the-rotated-secret-key-0123456789-abcdefgh";
-            let old = TestApp::spawn(backend, &[]).await;
-            let user = old.register("max@example.com", PASSWORD).await;
+    |backend: Backend| async move {
+        const NEW_SECRET: &str = "the-rotated-secret-key-0123456789-abcdefgh-long-enough-for-HS512";
+        let old = TestApp::spawn(backend, &[]).await;
+        let user = old.register("max@example.com", PASSWORD).await;
 
-            // Rotated: the old key still verifies, new tokens use the new key.
-            let rotated = old
-                .spawn_sharing(&[("SECRET_KEY", NEW_SECRET), ("SECRET_KEY_PREVIOUS", SECRET)])
-                .await;
-            rotated.me(&user.access).await.expect_ok(StatusCode::OK);
-            let (a2, r2) = rotated.refresh_ok(&user.refresh).await;
-            let old_kid = jwt_parts(&user.access).0["kid"].clone();
-            assert_ne!(
-                jwt_parts(&a2).0["kid"],
-                old_kid,
-                "new tokens carry the new key's kid"
-            );
-            assert!(
-                verify_independently(&a2).is_err(),
-                "signed with the new key"
-            );
-            rotated.me(&a2).await.expect_ok(StatusCode::OK);
+        // Rotated: the old key still verifies, new tokens use the new key.
+        let rotated = old
+            .spawn_sharing(&[("SECRET_KEY", NEW_SECRET), ("SECRET_KEY_PREVIOUS", SECRET)])
+            .await;
+        rotated.me(&user.access).await.expect_ok(StatusCode::OK);
+        let (a2, r2) = rotated.refresh_ok(&user.refresh).await;
+        let old_kid = jwt_parts(&user.access).0["kid"].clone();
+        assert_ne!(
+            jwt_parts(&a2).0["kid"],
+            old_kid,
+            "new tokens carry the new key's kid"
+        );
+        assert!(
+            verify_independently(&a2).is_err(),
+            "signed with the new key"
+        );
+        rotated.me(&a2).await.expect_ok(StatusCode::OK);
 
-            // Once the old key is dropped, its tokens are invalid; the new ones work.
-            let done = old.spawn_sharing(&[("SECRET_KEY", NEW_SECRET)]).await;
-            done.me(&user.access)
-                .await
-                .expect_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
-            done.me(&a2).await.expect_ok(StatusCode::OK);
-            done.refresh_ok(&r2).await;
-        }
+        // Once the old key is dropped, its tokens are invalid; the new ones work.
+        let done = old.spawn_sharing(&[("SECRET_KEY", NEW_SECRET)]).await;
+        done.me(&user.access)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
+        done.me(&a2).await.expect_ok(StatusCode::OK);
+        done.refresh_ok(&r2).await;
+    }
 );
 
 both_backends!(
@@ -732,31 +741,29 @@ both_backends!(
 
 both_backends!(
     revocation_holds_at_once_on_every_instance,
-    backend
-        | backend
-        | async move {
-            let one = TestApp::spawn(backend, &[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await;
-            let two = one
-                .spawn_sharing(&[("REFRESH_REUSE_GRACE_SECONDS", "0")])
-                .await;
-            let user = one.register("ora@example.com", PASSWORD).await;
-            let other = two.login(&user, PASSWORD).await;
-            two.me(&user.access).await.expect_ok(StatusCode::OK);
+    |backend: Backend| async move {
+        let one = TestApp::spawn(backend, &[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await;
+        let two = one
+            .spawn_sharing(&[("REFRESH_REUSE_GRACE_SECONDS", "0")])
+            .await;
+        let user = one.register("ora@example.com", PASSWORD).await;
+        let other = two.login(&user, PASSWORD).await;
+        two.me(&user.access).await.expect_ok(StatusCode::OK);
 
-            // Logout on one instance: the other refuses the token at once.
-            let reply = one.auth_post_empty("/logout", &user.access).await;
-            reply.expect_ok(StatusCode::OK);
-            two.me(&user.access)
-                .await
-                .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
+        // Logout on one instance: the other refuses the token at once.
+        let reply = one.auth_post_empty("/logout", &user.access).await;
+        reply.expect_ok(StatusCode::OK);
+        two.me(&user.access)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
 
-            // Refresh on one, replay on the other: theft detected across instances.
-            let (a2, _) = one.refresh_ok(&other.refresh).await;
-            two.refresh(&other.refresh)
-                .await
-                .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
-            one.me(&a2)
-                .await
-                .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
-        }
+        // Refresh on one, replay on the other: theft detected across instances.
+        let (a2, _) = one.refresh_ok(&other.refresh).await;
+        two.refresh(&other.refresh)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
+        one.me(&a2)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
+    }
 );

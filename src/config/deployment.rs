@@ -24,6 +24,15 @@ pub(super) fn mode(src: &Source<'_>) -> Result<(bool, PathBuf), ConfigError> {
     Ok((production, data_dir))
 }
 
+/// `SECURITY_EVENT_RETENTION_DAYS` (90): how long security events are kept.
+pub(super) fn event_retention(src: &Source<'_>) -> Result<std::time::Duration, ConfigError> {
+    src.duration(
+        "SECURITY_EVENT_RETENTION_DAYS",
+        90,
+        std::time::Duration::from_secs(86_400),
+    )
+}
+
 /// `DATABASE_URL`: SQLite or PostgreSQL, by default `DATA_DIR/portcullis.db`.
 pub(super) fn database_url(src: &Source<'_>, data_dir: &Path) -> Result<String, ConfigError> {
     let database_url = src

@@ -127,6 +127,9 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// How long a just-spent refresh token may be replayed (SPEC §5).
     pub refresh_reuse_grace: Duration,
+    /// Absolute lifetime of a session from its login, however often it is
+    /// refreshed (SPEC §5).
+    pub session_max_lifetime: Duration,
     /// `iss` written into and required of tokens.
     pub jwt_issuer: Option<String>,
     /// `aud` written into and required of tokens.
@@ -163,6 +166,8 @@ pub struct Config {
     pub route_prefix: String,
     /// Log output format.
     pub log_format: LogFormat,
+    /// How long security events are kept (`SECURITY_EVENT_RETENTION_DAYS`).
+    pub event_retention: Duration,
     /// Directory for the generated secret and the default database.
     pub data_dir: PathBuf,
 }
@@ -200,6 +205,7 @@ impl Config {
         let server = server::read(src)?;
         let database_url = deployment::database_url(src, &data_dir)?;
         let log_format = deployment::log_format(src)?;
+        let event_retention = deployment::event_retention(src)?;
 
         // Only once everything else is valid: a generated secret is written to disk.
         let (secret_key, secret_generated) =
@@ -213,6 +219,7 @@ impl Config {
             access_token_ttl: tokens.access_token_ttl,
             refresh_token_ttl: tokens.refresh_token_ttl,
             refresh_reuse_grace: tokens.refresh_reuse_grace,
+            session_max_lifetime: tokens.session_max_lifetime,
             jwt_issuer: tokens.jwt_issuer,
             jwt_audience: tokens.jwt_audience,
             database_url,
@@ -231,6 +238,7 @@ impl Config {
             cors_origins: server.cors_origins,
             route_prefix: server.route_prefix,
             log_format,
+            event_retention,
             data_dir,
         })
     }

@@ -28,6 +28,8 @@ impl std::fmt::Debug for Config {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("session_max_lifetime", &self.session_max_lifetime)
+            .field("event_retention", &self.event_retention)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("database_url", &redact_url_password(&self.database_url))
@@ -77,8 +79,8 @@ mod tests {
     #[test]
     fn debug_output_hides_secrets() {
         let cfg = Config::from_vars([
-            ("SECRET_KEY", "s".repeat(40).as_str()),
-            ("SECRET_KEY_PREVIOUS", "p".repeat(40).as_str()),
+            ("SECRET_KEY", "sq".repeat(20).as_str()),
+            ("SECRET_KEY_PREVIOUS", "pq".repeat(20).as_str()),
             ("DATABASE_URL", "postgres://app:hunter2@db.example/auth"),
             ("SMTP_HOST", "smtp.example"),
             ("SMTP_USERNAME", "mailer"),
@@ -86,7 +88,7 @@ mod tests {
         ])
         .unwrap();
         let shown = format!("{cfg:?}");
-        for secret in ["ssss", "pppp", "hunter2", "mail-secret"] {
+        for secret in ["sqsq", "pqpq", "hunter2", "mail-secret"] {
             assert!(!shown.contains(secret), "{secret} leaked: {shown}");
         }
         assert!(shown.contains("postgres://app:<redacted>@db.example/auth"));

@@ -73,6 +73,22 @@ impl Source<'_> {
         Ok(value)
     }
 
+    /// A positive number of `unit`s (`default` when unset), as a duration;
+    /// a value too large to represent is refused rather than wrapped.
+    pub(super) fn duration(
+        &self,
+        name: &'static str,
+        default: u64,
+        unit: std::time::Duration,
+    ) -> Result<std::time::Duration, ConfigError> {
+        let count = self.positive(name, default)?;
+        u32::try_from(count)
+            .ok()
+            .and_then(|n| unit.checked_mul(n))
+            .filter(|d| d.as_secs() <= i64::MAX as u64 / 4)
+            .ok_or_else(|| ConfigError::new(name, "is too large"))
+    }
+
     /// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off` (any case), or
     /// `default` when unset.
     pub(super) fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {

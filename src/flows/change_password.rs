@@ -40,9 +40,11 @@ impl Flows {
             return Err(Error::InvalidPassword);
         }
         let hash = self.passwords.hash(&new_password).await?;
+        let notice = self.password_changed_notice(&user.email, false);
         self.store
-            .change_password(user.id, &hash, Some(&session.claims.sid))
+            .change_password(user.id, &hash, Some(&session.claims.sid), &notice)
             .await?;
+        self.mailer.wake();
         metrics::counter!("portcullis_revocations_total", "reason" => "password_changed")
             .increment(1);
         self.store

@@ -3,8 +3,9 @@
 
 use super::Flows;
 use crate::clock::now_unix;
+use crate::domain::OutgoingMail;
 use crate::error::Result;
-use crate::mail::{reset_mail, verification_mail};
+use crate::mail::{password_changed_mail, reset_mail, verification_mail};
 use crate::random::one_time_token;
 use crate::store::{TokenPurpose, User};
 
@@ -17,6 +18,15 @@ pub(super) fn plausible(token: &str) -> bool {
 }
 
 impl Flows {
+    /// The mail that tells `email`'s owner their password was changed (or
+    /// reset), queued in the same transaction as the change.
+    pub(super) fn password_changed_notice(&self, email: &str, by_reset: bool) -> OutgoingMail {
+        let when = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_else(|_| "just now".into());
+        password_changed_mail(&self.config.app_url, email, &when, by_reset)
+    }
+
     /// Issues a one-time token of `purpose` for `user` (a new reset token
     /// voids older ones) and queues the mail that carries its link.
     pub(super) async fn send_link(&self, user: &User, purpose: TokenPurpose) -> Result<()> {

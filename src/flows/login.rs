@@ -5,6 +5,7 @@ use super::{Flows, TokenPair};
 use crate::domain::{ClientInfo, EmailAddress, SecurityEvent};
 use crate::error::{Error, Result};
 use crate::password::NewPassword;
+use crate::store::StillValid;
 
 impl Flows {
     /// Checks e-mail and password (the same work and the same answer for an
@@ -40,10 +41,26 @@ impl Flows {
             metrics::counter!("portcullis_logins_total", "outcome" => "unverified").increment(1);
             return Err(Error::EmailNotVerified);
         }
-        if self.passwords.needs_rehash(&record.password_hash) {
-            self.rehash(user.id, password).await?;
+        // The hash verified; a re-hash replaces it only if nothing else did.
+        let mut verified_hash = record.password_hash;
+        if self.passwords.needs_rehash(&verified_hash)
+            && let Some(upgraded) = self.rehash(user.id, &verified_hash, password).await?
+        {
+            verified_hash = upgraded;
         }
-        let pair = self.open_session(&user, client).await?;
+        // Opened only if that hash is still the user's and the account still
+        // active: a reset or deactivation during the hashing wins.
+        let check = StillValid {
+            password_hash: Some(&verified_hash),
+            require_verified: self.config.require_email_verification,
+        };
+        let pair = match self.open_session(&user, check, client).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                metrics::counter!("portcullis_logins_total", "outcome" => "raced").increment(1);
+                return Err(e);
+            }
+        };
         metrics::counter!("portcullis_logins_total", "outcome" => "success").increment(1);
         self.store
             .record_event(Some(user.id), SecurityEvent::LoginSucceeded, client)
@@ -51,16 +68,18 @@ impl Flows {
         Ok(pair)
     }
 
-    /// Re-hashes a password known to be right under the current policy. Only
-    /// the hashing limits apply, not the strength rules: the password was
-    /// accepted under an older policy.
-    async fn rehash(&self, user_id: i64, password: &str) -> Result<()> {
+    /// Re-hashes a password known to match `old` under the current policy,
+    /// and stores the new hash if `old` is still the stored one; the new
+    /// hash if it was stored. Only the hashing limits apply, not the
+    /// strength rules: the password was accepted under an older policy.
+    async fn rehash(&self, user_id: i64, old: &str, password: &str) -> Result<Option<String>> {
         let mut limits = self.config.password.clone();
         limits.min_length = 1;
-        if let Ok(parsed) = NewPassword::parse(password, None, &limits, "password") {
-            let hash = self.passwords.hash(&parsed).await?;
-            self.store.set_password_hash(user_id, &hash).await?;
-        }
-        Ok(())
+        let Ok(parsed) = NewPassword::parse(password, None, &limits, "password") else {
+            return Ok(None);
+        };
+        let new = self.passwords.hash(&parsed).await?;
+        let replaced = self.store.replace_password_hash(user_id, old, &new).await?;
+        Ok(replaced.then_some(new))
     }
 }

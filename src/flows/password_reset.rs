@@ -78,9 +78,15 @@ impl Flows {
         )
         .map_err(|e| Error::Validation(vec![e]))?;
         let hash = self.passwords.hash(&password).await?;
-        if !self.store.reset_password(token, user_id, &hash).await? {
+        let notice = self.password_changed_notice(&record.user.email, true);
+        if !self
+            .store
+            .reset_password(token, user_id, &hash, &notice)
+            .await?
+        {
             return Err(Error::InvalidResetToken);
         }
+        self.mailer.wake();
         metrics::counter!("portcullis_revocations_total", "reason" => "password_reset")
             .increment(1);
         self.store

@@ -9,26 +9,20 @@ use crate::token::TokenType;
 
 impl Flows {
     /// Exchanges a refresh token for a new pair. The presented token is
-    /// spent; presenting it again after the grace window is taken as theft
-    /// and revokes the whole session.
+    /// spent; presenting it again within the grace window gets the same
+    /// successor, and any other replay is taken as theft and revokes the
+    /// whole session. A session past its absolute lifetime is expired.
     pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> Result<TokenPair> {
         let claims = self.tokens.decode(refresh_token, TokenType::Refresh)?;
         let user_id = claims.user_id()?;
-        let next = self
-            .tokens
-            .issue(TokenType::Refresh, user_id, "", &claims.sid)?;
+        let successor = self.tokens.successor_jti(&claims.jti);
         let outcome = self
             .store
-            .rotate_refresh_token(
-                &claims.sid,
-                &claims.jti,
-                &next.claims.jti,
-                next.claims.exp,
-                self.config.refresh_reuse_grace,
-            )
+            .rotate_refresh_token(&claims.sid, &claims.jti, &successor, &self.lifetimes())
             .await?;
-        let user = match outcome {
-            RefreshOutcome::Rotated(user) | RefreshOutcome::Grace(user) => user,
+        let (user, expires_at) = match outcome {
+            RefreshOutcome::Rotated { user, expires_at }
+            | RefreshOutcome::Grace { user, expires_at } => (user, expires_at),
             RefreshOutcome::Reused { user_id } => {
                 tracing::warn!(user_id, "refresh token reuse detected; session revoked");
                 metrics::counter!("portcullis_refreshes_total", "outcome" => "reuse").increment(1);
@@ -40,6 +34,7 @@ impl Flows {
                 return Err(Error::TokenRevoked);
             }
             RefreshOutcome::Revoked => return Err(Error::TokenRevoked),
+            RefreshOutcome::Expired => return Err(Error::TokenExpired),
             RefreshOutcome::Unknown => return Err(Error::InvalidToken),
         };
         if user.id != user_id {
@@ -49,6 +44,9 @@ impl Flows {
             return Err(Error::InactiveUser);
         }
         metrics::counter!("portcullis_refreshes_total", "outcome" => "success").increment(1);
+        let next = self
+            .tokens
+            .issue_refresh(user.id, &claims.sid, &successor, expires_at)?;
         self.pair(&user, &claims.sid, next.token)
     }
 }

@@ -8,7 +8,7 @@ use crate::domain::{ClientInfo, DisplayName, EmailAddress, SecurityEvent};
 use crate::error::{Error, Result};
 use crate::mail::already_registered_mail;
 use crate::password::NewPassword;
-use crate::store::{CreateUserError, NewUser, User};
+use crate::store::{CreateUserError, NewUser, StillValid, User};
 
 /// What a client asks to register with, as sent.
 #[derive(Debug, Clone, Default)]
@@ -122,7 +122,11 @@ impl Flows {
             .record_event(Some(user.id), SecurityEvent::UserCreated, client)
             .await?;
         self.send_verification(&user).await?;
-        let tokens = self.open_session(&user, client).await?;
+        let check = StillValid {
+            password_hash: None,
+            require_verified: false,
+        };
+        let tokens = self.open_session(&user, check, client).await?;
         Ok(Registered::SignedIn { user, tokens })
     }
 

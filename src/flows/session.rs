@@ -1,13 +1,13 @@
-//! Opening a session: the step every successful login and registration ends with.
+//! Opening a session: the step every successful login and registration ends
+//! with, and the token pair it hands out.
 
 use serde::Serialize;
 
 use super::Flows;
 use crate::domain::ClientInfo;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::random::random_id;
-use crate::store::User;
-use crate::token::TokenType;
+use crate::store::{Lifetimes, NewSession, Refusal, SessionOpening, StillValid, User};
 
 /// An access/refresh pair, as login, registration and refresh return it.
 /// (Its `ToSchema` describes this serialized shape for the OpenAPI document.)
@@ -34,21 +34,44 @@ pub(crate) fn bearer() -> utoipa::openapi::schema::Object {
 }
 
 impl Flows {
-    /// Opens a session for `user` and signs its first token pair.
-    pub(super) async fn open_session(&self, user: &User, client: &ClientInfo) -> Result<TokenPair> {
+    /// The configured lifetimes of refresh tokens and sessions.
+    pub(super) fn lifetimes(&self) -> Lifetimes {
+        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
+        Lifetimes {
+            refresh_secs: secs(self.config.refresh_token_ttl),
+            session_max_secs: secs(self.config.session_max_lifetime),
+            grace_secs: secs(self.config.refresh_reuse_grace),
+        }
+    }
+
+    /// Opens a session for `user` and signs its first token pair, provided
+    /// that what `check` names still holds when the session is written (see
+    /// [`crate::store::Store::open_session`]).
+    pub(super) async fn open_session(
+        &self,
+        user: &User,
+        check: StillValid<'_>,
+        client: &ClientInfo,
+    ) -> Result<TokenPair> {
         let sid = random_id();
-        let refresh = self
-            .tokens
-            .issue(TokenType::Refresh, user.id, &user.email, &sid)?;
-        self.store
-            .create_session(
-                &sid,
-                user.id,
-                &refresh.claims.jti,
-                refresh.claims.exp,
-                client,
-            )
-            .await?;
+        let jti = random_id();
+        let lifetimes = self.lifetimes();
+        let session = NewSession {
+            session_id: &sid,
+            user_id: user.id,
+            refresh_jti: &jti,
+            lifetimes: &lifetimes,
+            client,
+        };
+        let expires_at = match self.store.open_session(&session, &check).await? {
+            SessionOpening::Opened { refresh_expires_at } => refresh_expires_at,
+            SessionOpening::Refused(Refusal::Inactive) => return Err(Error::InactiveUser),
+            SessionOpening::Refused(Refusal::Unverified) => return Err(Error::EmailNotVerified),
+            SessionOpening::Refused(Refusal::PasswordChanged | Refusal::UserGone) => {
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        let refresh = self.tokens.issue_refresh(user.id, &sid, &jti, expires_at)?;
         self.pair(user, &sid, refresh.token)
     }
 
@@ -56,7 +79,7 @@ impl Flows {
     pub(super) fn pair(&self, user: &User, sid: &str, refresh_token: String) -> Result<TokenPair> {
         let access = self
             .tokens
-            .issue(TokenType::Access, user.id, &user.email, sid)?;
+            .issue_access(user.id, &user.email, user.is_verified, sid)?;
         Ok(TokenPair {
             access_token: access.token,
             refresh_token,

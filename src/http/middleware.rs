@@ -65,7 +65,8 @@ pub(super) fn wrap(router: Router, config: &Config) -> Router {
     router.layer(middleware::from_fn(observe))
 }
 
-/// Assigns the request id, and logs and measures the request.
+/// Assigns the request id, logs and measures the request, and marks every
+/// answer `X-Content-Type-Options: nosniff`.
 async fn observe(mut req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
@@ -111,9 +112,15 @@ async fn observe(mut req: Request, next: Next) -> Response {
             );
         }
     });
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID.clone(), value);
+        headers.insert(REQUEST_ID.clone(), value);
     }
+    // No answer may be sniffed into another type (an error body as HTML).
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 

@@ -7,7 +7,8 @@ mod templates;
 mod transport;
 
 pub use templates::{
-    already_registered_mail, escape as escape_html, reset_mail, verification_mail,
+    already_registered_mail, escape as escape_html, password_changed_mail, reset_mail,
+    verification_mail,
 };
 pub use transport::{MailTransport, OutboxTransport, SmtpTransport, transport_for};
 

@@ -104,3 +104,22 @@ pub fn already_registered_mail(app_url: &str, to: &str) -> OutgoingMail {
         Some(("Go to the application", format!("{app_url}/"))),
     )
 }
+
+/// "Your password was changed", sent after a change or a reset (SPEC §6):
+/// when it happened, and what to do if it was not the owner.
+pub fn password_changed_mail(app_url: &str, to: &str, when: &str, by_reset: bool) -> OutgoingMail {
+    let how = if by_reset {
+        "The password of your account was reset with a link sent to this address"
+    } else {
+        "The password of your account was changed"
+    };
+    compose(
+        to,
+        "Your password was changed",
+        &[
+            &format!("{how} on {when}. Every other session was signed out."),
+            "If this was you, there is nothing more to do. If it was not you, open the application now and use \"Forgot password\" to choose a new password: the reset link goes only to this address.",
+        ],
+        Some(("Go to the application", format!("{app_url}/"))),
+    )
+}

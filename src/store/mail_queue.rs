@@ -7,6 +7,7 @@ use crate::clock::now_unix;
 use crate::domain::{OutgoingMail, QueuedMail};
 use crate::error::Result;
 
+/// Queues `mail` on `conn` (inside the caller's transaction).
 pub(super) async fn insert_mail(
     conn: &mut sqlx::AnyConnection,
     mail: &OutgoingMail,

@@ -27,7 +27,10 @@ pub use one_time::TokenPurpose;
 
 pub use crate::domain::ClientInfo;
 pub use crate::fields::ExtraFields;
-pub use models::{NewUser, RefreshOutcome, SessionInfo, SessionLookup, User, UserRecord};
+pub use models::{
+    Lifetimes, NewSession, NewUser, RefreshOutcome, Refusal, SessionInfo, SessionLookup,
+    SessionOpening, StillValid, User, UserRecord,
+};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -164,6 +167,16 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// ` FOR UPDATE` on PostgreSQL (SQLite's write transactions hold the
+    /// database lock already): for a read that a decision in the same
+    /// transaction depends on.
+    fn lock_clause(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
     }
 
     /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite, so that

@@ -4,6 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::domain::ClientInfo;
 use crate::fields::ExtraFields;
 
 /// A user as every response shows it (SPEC §4): never the password hash.
@@ -27,6 +28,14 @@ pub struct User {
     pub extra: ExtraFields,
 }
 
+impl User {
+    /// The value of an application-defined field (SPEC §8), if set:
+    /// `user.field("phone")`.
+    pub fn field(&self, name: &str) -> Option<&serde_json::Value> {
+        self.extra.get(name)
+    }
+}
+
 /// A user together with their password hash, for authentication.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
@@ -37,7 +46,7 @@ pub struct UserRecord {
 }
 
 /// A flag column: BOOLEAN on PostgreSQL, 0/1 INTEGER on SQLite.
-fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+pub(super) fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     match row.try_get::<bool, _>(column) {
         Ok(b) => Ok(b),
         Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
@@ -133,13 +142,93 @@ pub enum SessionLookup {
     Missing,
 }
 
+/// How long refresh tokens and sessions live, in seconds, and the refresh
+/// grace window (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// A refresh token's lifetime (`REFRESH_TOKEN_EXPIRE_DAYS`).
+    pub refresh_secs: i64,
+    /// A session's absolute lifetime from its login (`SESSION_MAX_LIFETIME_DAYS`).
+    pub session_max_secs: i64,
+    /// How long a just-spent refresh token may come back (`REFRESH_REUSE_GRACE_SECONDS`).
+    pub grace_secs: i64,
+}
+
+impl Lifetimes {
+    /// The expiry of a session's first refresh token, from its login.
+    pub fn first_refresh_secs(&self) -> i64 {
+        self.refresh_secs.min(self.session_max_secs)
+    }
+}
+
+/// A session to open.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession<'a> {
+    /// Its id (the `sid` claim).
+    pub session_id: &'a str,
+    /// Whose it is.
+    pub user_id: i64,
+    /// The id of its first refresh token.
+    pub refresh_jti: &'a str,
+    /// How long it and its tokens live.
+    pub lifetimes: &'a Lifetimes,
+    /// Who opens it.
+    pub client: &'a ClientInfo,
+}
+
+/// What must still hold of the user when the session is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct StillValid<'a> {
+    /// The hash the login verified the password against; `None` when no
+    /// password was checked (registration).
+    pub password_hash: Option<&'a str>,
+    /// Whether the e-mail must be verified.
+    pub require_verified: bool,
+}
+
+/// Why a session was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The user was deleted meanwhile.
+    UserGone,
+    /// The password was changed or reset meanwhile.
+    PasswordChanged,
+    /// The user is deactivated.
+    Inactive,
+    /// The e-mail is not verified and verification is required.
+    Unverified,
+}
+
+/// The result of [`Store::open_session`](super::Store::open_session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOpening {
+    /// Opened; its first refresh token expires then (Unix seconds).
+    Opened {
+        /// Expiry of the first refresh token.
+        refresh_expires_at: i64,
+    },
+    /// Not opened.
+    Refused(Refusal),
+}
+
 /// What happened to a presented refresh token.
 #[derive(Debug, Clone)]
 pub enum RefreshOutcome {
-    /// It was current: spent, and the new one recorded.
-    Rotated(User),
-    /// It was spent within the grace window: a new one was recorded too.
-    Grace(User),
+    /// It was current: spent, and its successor recorded.
+    Rotated {
+        /// The session's user.
+        user: User,
+        /// When the successor expires.
+        expires_at: i64,
+    },
+    /// It was the latest spent token, back within the grace window: its
+    /// successor (already recorded) is handed out again.
+    Grace {
+        /// The session's user.
+        user: User,
+        /// When the successor expires.
+        expires_at: i64,
+    },
     /// It was spent earlier: theft assumed, the session is now revoked.
     Reused {
         /// Whose session it was.
@@ -147,6 +236,8 @@ pub enum RefreshOutcome {
     },
     /// The session was already revoked.
     Revoked,
+    /// The session reached its absolute lifetime.
+    Expired,
     /// No such token in that session.
     Unknown,
 }

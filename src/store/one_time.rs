@@ -108,7 +108,13 @@ impl Store {
     /// Spends a reset token of `user_id` and, in the same transaction, sets
     /// the new hash, marks the e-mail verified, voids other reset tokens and
     /// revokes every session. `false` if the token was spent meanwhile.
-    pub async fn reset_password(&self, token: &str, user_id: i64, new_hash: &str) -> Result<bool> {
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        user_id: i64,
+        new_hash: &str,
+        notice: &OutgoingMail,
+    ) -> Result<bool> {
         let now = now_unix();
         let mut tx = self.begin_write().await?;
         let spent = sqlx::query(
@@ -135,6 +141,7 @@ impl Store {
         .await?;
         void_reset_tokens(&mut tx, user_id, now).await?;
         revoke_user_sessions(&mut tx, user_id, now).await?;
+        super::mail_queue::insert_mail(&mut tx, notice, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -150,5 +157,16 @@ pub(super) async fn void_reset_tokens(tx: &mut WriteTx, user_id: i64, now: i64) 
     .bind(TokenPurpose::Reset.as_str())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Marks every outstanding one-time token of `user_id` used, of any purpose
+/// (a deactivated account must not be reset or verified by an old link).
+pub(super) async fn void_one_time_tokens(tx: &mut WriteTx, user_id: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE one_time_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

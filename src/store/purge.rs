@@ -26,4 +26,16 @@ impl Store {
         }
         Ok(removed)
     }
+
+    /// Deletes security events recorded before `cutoff` (Unix seconds);
+    /// how many went.
+    pub async fn purge_events_before(&self, cutoff: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM security_events WHERE created_at < $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
 }

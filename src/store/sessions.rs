@@ -1,41 +1,70 @@
 //! Sessions (one per login) and the refresh tokens that renew them.
 
-use std::time::Duration;
-
 use sqlx::Row;
 
-use super::{RefreshOutcome, SessionInfo, SessionLookup, Store, UserRecord, WriteTx, hash_secret};
+use super::{
+    Lifetimes, NewSession, RefreshOutcome, Refusal, SessionInfo, SessionLookup, SessionOpening,
+    StillValid, Store, UserRecord, WriteTx, hash_secret,
+};
 use crate::clock::now_unix;
-use crate::domain::ClientInfo;
 use crate::error::{Error, Result};
 
 impl Store {
-    /// Opens a session for a login and records its first refresh token.
-    pub async fn create_session(
+    /// Opens a session for `user_id` and records its first refresh token,
+    /// in one transaction that first re-reads the user under a lock: the
+    /// session is opened only if the account still exists, is active (and
+    /// verified, when `check.require_verified`), and still has the password
+    /// hash the login verified (`check.password_hash`). A reset, a change,
+    /// a deactivation or a deletion that raced the login's slow hashing
+    /// therefore leaves no session behind (SPEC §5).
+    pub async fn open_session(
         &self,
-        session_id: &str,
-        user_id: i64,
-        refresh_jti: &str,
-        refresh_expires_at: i64,
-        client: &ClientInfo,
-    ) -> Result<()> {
+        new: &NewSession<'_>,
+        check: &StillValid<'_>,
+    ) -> Result<SessionOpening> {
         let now = now_unix();
         let mut tx = self.begin_write().await?;
+        let lock = self.lock_clause();
+        let sql =
+            format!("SELECT password_hash, is_active, is_verified FROM users WHERE id = $1{lock}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(new.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(SessionOpening::Refused(Refusal::UserGone));
+        };
+        let stored: String = row.try_get("password_hash")?;
+        if check
+            .password_hash
+            .is_some_and(|expected| expected != stored)
+        {
+            return Ok(SessionOpening::Refused(Refusal::PasswordChanged));
+        }
+        if !super::models::flag(&row, "is_active")? {
+            return Ok(SessionOpening::Refused(Refusal::Inactive));
+        }
+        if check.require_verified && !super::models::flag(&row, "is_verified")? {
+            return Ok(SessionOpening::Refused(Refusal::Unverified));
+        }
+        let expires_at = now + new.lifetimes.first_refresh_secs();
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
              VALUES ($1, $2, $3, $3, $4, $5, $6)",
         )
-        .bind(session_id)
-        .bind(user_id)
+        .bind(new.session_id)
+        .bind(new.user_id)
         .bind(now)
-        .bind(refresh_expires_at)
-        .bind(client.ip.as_deref())
-        .bind(client.user_agent.as_deref())
+        .bind(expires_at)
+        .bind(new.client.ip.as_deref())
+        .bind(new.client.user_agent.as_deref())
         .execute(&mut *tx)
         .await?;
-        insert_refresh_token(&mut tx, session_id, refresh_jti, now, refresh_expires_at).await?;
+        insert_refresh_token(&mut tx, new.session_id, new.refresh_jti, now, expires_at).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(SessionOpening::Opened {
+            refresh_expires_at: expires_at,
+        })
     }
 
     /// The session `session_id` with its user, for checking an access token.
@@ -72,22 +101,29 @@ impl Store {
         Ok(())
     }
 
-    /// Spends refresh token `jti` of session `session_id` and records
-    /// `new_jti` in its place (SPEC §5), deciding between rotation, the grace
-    /// window and reuse (theft) in one transaction.
+    /// Spends refresh token `jti` of session `session_id` and records its
+    /// `successor` (SPEC §5), deciding in one transaction between:
+    /// - rotation: `jti` was live; the successor is recorded, expiring at
+    ///   the refresh lifetime or the session's absolute end, whichever is first;
+    /// - grace: `jti` is the most recently spent token of the session (its
+    ///   successor is still unspent) and was spent within `grace`: the same
+    ///   successor is handed out again, nothing new is recorded;
+    /// - reuse: anything else already spent; the session is revoked;
+    /// - expiry: the session reached its absolute lifetime.
     pub async fn rotate_refresh_token(
         &self,
         session_id: &str,
         jti: &str,
-        new_jti: &str,
-        new_expires_at: i64,
-        grace: Duration,
+        successor: &str,
+        lifetimes: &Lifetimes,
     ) -> Result<RefreshOutcome> {
         let now = now_unix();
         let jti_hash = hash_secret(jti);
+        let successor_hash = hash_secret(successor);
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT s.revoked_at, u.id, u.email, u.name, u.password_hash, u.is_active, u.is_verified, \
+            "SELECT s.revoked_at, s.created_at AS session_created_at, \
+                    u.id, u.email, u.name, u.password_hash, u.is_active, u.is_verified, \
                     u.is_superuser, u.extra, u.created_at \
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
              WHERE r.jti_hash = $1 AND r.session_id = $2",
@@ -102,6 +138,12 @@ impl Store {
         if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
             return Ok(RefreshOutcome::Revoked);
         }
+        let session_end = row
+            .try_get::<i64, _>("session_created_at")?
+            .saturating_add(lifetimes.session_max_secs);
+        if now >= session_end {
+            return Ok(RefreshOutcome::Expired);
+        }
         let user = UserRecord::from_row(&row)?.user;
         let spent_now = sqlx::query(
             "UPDATE refresh_tokens SET spent_at = $1 WHERE jti_hash = $2 AND spent_at IS NULL",
@@ -112,39 +154,50 @@ impl Store {
         .await?
         .rows_affected()
             == 1;
-        let outcome = if spent_now {
-            RefreshOutcome::Rotated(user)
-        } else {
-            let spent_at: Option<i64> =
-                sqlx::query("SELECT spent_at FROM refresh_tokens WHERE jti_hash = $1")
-                    .bind(&jti_hash)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("spent_at")?;
-            let within_grace =
-                !grace.is_zero() && spent_at.is_some_and(|at| now - at <= grace.as_secs() as i64);
-            if !within_grace {
-                sqlx::query(
-                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                )
+        if spent_now {
+            let expires_at = (now + lifetimes.refresh_secs).min(session_end);
+            insert_refresh_token(&mut tx, session_id, successor, now, expires_at).await?;
+            sqlx::query("UPDATE sessions SET last_used_at = $1, expires_at = $2 WHERE id = $3")
                 .bind(now)
+                .bind(expires_at)
                 .bind(session_id)
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
-                return Ok(RefreshOutcome::Reused { user_id: user.id });
-            }
-            RefreshOutcome::Grace(user)
-        };
-        insert_refresh_token(&mut tx, session_id, new_jti, now, new_expires_at).await?;
-        sqlx::query("UPDATE sessions SET last_used_at = $1, expires_at = $2 WHERE id = $3")
+            tx.commit().await?;
+            return Ok(RefreshOutcome::Rotated { user, expires_at });
+        }
+        // Spent before. Only the latest spent token, within the window, may
+        // come back, and it gets the successor it already got. (Read again:
+        // on PostgreSQL the first read may predate a concurrent rotation.)
+        let spent_at: Option<i64> =
+            sqlx::query("SELECT spent_at FROM refresh_tokens WHERE jti_hash = $1")
+                .bind(&jti_hash)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("spent_at")?;
+        let within_grace =
+            lifetimes.grace_secs > 0 && spent_at.is_some_and(|at| now - at <= lifetimes.grace_secs);
+        let successor_row = sqlx::query(
+            "SELECT spent_at, expires_at FROM refresh_tokens WHERE jti_hash = $1 AND session_id = $2",
+        )
+        .bind(&successor_hash)
+        .bind(session_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if within_grace
+            && let Some(next) = successor_row
+            && next.try_get::<Option<i64>, _>("spent_at")?.is_none()
+        {
+            let expires_at: i64 = next.try_get("expires_at")?;
+            return Ok(RefreshOutcome::Grace { user, expires_at });
+        }
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
-            .bind(new_expires_at)
             .bind(session_id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(outcome)
+        Ok(RefreshOutcome::Reused { user_id: user.id })
     }
 
     /// Revokes one session of `user_id`; `false` if it is not theirs or unknown.

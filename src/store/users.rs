@@ -3,10 +3,13 @@
 use sqlx::Row;
 
 use super::{
-    Backend, CreateUserError, NewUser, Store, User, UserRecord, email_key, is_unique_violation,
-    one_time::void_reset_tokens, sessions::revoke_user_sessions,
+    CreateUserError, NewUser, Store, User, UserRecord, email_key, is_unique_violation,
+    mail_queue::insert_mail,
+    one_time::{void_one_time_tokens, void_reset_tokens},
+    sessions::revoke_user_sessions,
 };
 use crate::clock::now_unix;
+use crate::domain::OutgoingMail;
 use crate::error::{Error, Result};
 
 impl Store {
@@ -100,7 +103,8 @@ impl Store {
             .map_err(Error::from)
     }
 
-    /// Replaces a password hash (a re-hash after login; no session changes).
+    /// Sets a password hash as it is, without touching sessions (tools and
+    /// imports; a login's re-hash uses [`Store::replace_password_hash`]).
     pub async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<()> {
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(hash)
@@ -111,6 +115,23 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the password hash `old` by `new` (a re-hash after login; no
+    /// session changes), only if `old` is still the stored hash: a re-hash
+    /// racing a reset never writes the old password back. Whether it did.
+    pub async fn replace_password_hash(&self, user_id: i64, old: &str, new: &str) -> Result<bool> {
+        let replaced = sqlx::query(
+            "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4",
+        )
+        .bind(new)
+        .bind(now_unix())
+        .bind(user_id)
+        .bind(old)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(replaced == 1)
+    }
+
     /// Changes the password, revokes every session but `keep_session`, and
     /// voids outstanding reset tokens, in one transaction.
     pub async fn change_password(
@@ -118,6 +139,7 @@ impl Store {
         user_id: i64,
         hash: &str,
         keep_session: Option<&str>,
+        notice: &OutgoingMail,
     ) -> Result<()> {
         let now = now_unix();
         let mut tx = self.begin_write().await?;
@@ -136,6 +158,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         void_reset_tokens(&mut tx, user_id, now).await?;
+        insert_mail(&mut tx, notice, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -160,10 +183,7 @@ impl Store {
                 .await?;
         }
         if let Some(extra) = extra.filter(|e| !e.is_empty()) {
-            let lock = match self.backend {
-                Backend::Sqlite => "",
-                Backend::Postgres => " FOR UPDATE",
-            };
+            let lock = self.lock_clause();
             let sql = format!("SELECT extra FROM users WHERE id = $1{lock}");
             let stored = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(user_id)
@@ -213,6 +233,7 @@ impl Store {
             .rows_affected();
         if !active {
             revoke_user_sessions(&mut tx, user_id, now).await?;
+            void_one_time_tokens(&mut tx, user_id, now).await?;
         }
         tx.commit().await?;
         Ok(updated == 1)

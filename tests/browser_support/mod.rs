@@ -1,10 +1,10 @@
 //! Harness for the browser tests: a headless Chromium driven over WebDriver
 //! (fantoccini and chromedriver), one per test.
 //!
-//! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
-//! chromium-driver`); without them a test fails, unless
-//! `PORTCULLIS_SKIP_BROWSER=1` is set. `CHROME_BIN` and `CHROMEDRIVER`
-//! override the programs' paths.
+//! Needs `chromium` and `chromedriver` (`scripts/test` installs them as
+//! root; Debian: `apt-get install chromium chromium-driver`); without them
+//! a test fails, unless `PORTCULLIS_SKIP_BROWSER=1` is set. `CHROME_BIN`
+//! and `CHROMEDRIVER` override the programs' paths.
 //!
 //! A test binary using it declares `mod common; mod browser_support;`.
 
@@ -96,7 +96,8 @@ pub async fn browser_sized(
         }
         panic!(
             "{missing} not found: the browser test needs chromium and chromedriver \
-             (Debian: `apt-get install -y chromium chromium-driver`; or set CHROME_BIN and \
+             (run the tests with scripts/test, which installs them as root; or Debian: \
+             `apt-get install -y chromium chromium-driver`; or set CHROME_BIN and \
              CHROMEDRIVER); set PORTCULLIS_SKIP_BROWSER=1 to skip it"
         );
     };

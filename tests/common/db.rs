@@ -7,10 +7,12 @@
 //! never share one, dropped when the test ends. Databases left behind by
 //! earlier runs whose process is gone are dropped once per test process.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use portcullis::store::Store;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tempfile::TempDir;
@@ -40,7 +42,9 @@ fn pg_admin_url() -> String {
 static PG_COUNTER: AtomicUsize = AtomicUsize::new(0);
 static PG_CLEANUP: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 
-async fn pg_admin() -> PgConnection {
+/// A connection to the PostgreSQL test server's maintenance database, for
+/// what a test does to databases as a whole (create, drop, rename).
+pub async fn pg_admin() -> PgConnection {
     let url = pg_admin_url();
     PgConnection::connect(&url).await.unwrap_or_else(|e| {
         panic!("cannot reach the PostgreSQL test server at {url} (set PORTCULLIS_TEST_PG): {e}")
@@ -162,6 +166,56 @@ impl TestDb {
             dir,
             _pg: pg,
         })
+    }
+
+    /// A fresh database on `backend` with Portcullis's migrations applied,
+    /// as a server applies them when it starts.
+    pub async fn migrated(backend: Backend) -> Arc<Self> {
+        let db = Self::create(backend).await;
+        db.migrate().await;
+        db
+    }
+
+    /// Applies Portcullis's migrations of this backend (`Store::migrate`).
+    pub async fn migrate(&self) {
+        let store = Store::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.url));
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("migrating {}: {e}", self.url));
+        store.close().await;
+    }
+
+    /// The tables of the database and the names of their columns, as the
+    /// database itself reports them (SQLite: `sqlite_master` and
+    /// `pragma_table_info`; PostgreSQL: `information_schema.columns` of the
+    /// schema `public`), leaving out sqlx's `_sqlx_migrations`.
+    pub async fn schema(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT m.name, c.name FROM sqlite_master AS m \
+                 JOIN pragma_table_info(m.name) AS c \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+                 AND m.name <> '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'"
+            }
+        };
+        let mut conn = self.connect().await;
+        let rows: Vec<(String, String)> = sqlx::query_as(sql)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let _ = conn.close().await;
+        let mut schema: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (table, column) in rows {
+            schema.entry(table).or_default().insert(column);
+        }
+        schema
     }
 
     /// Runs `sql` (a query with one text column) on the database; the values.

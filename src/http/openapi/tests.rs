@@ -6,7 +6,10 @@ use crate::domain::DisplayName;
 use crate::fields::{UserField, UserFields};
 
 fn config(vars: &[(&str, &str)]) -> Config {
-    let mut all = vec![("SECRET_KEY", "k".repeat(40))];
+    let mut all = vec![(
+        "SECRET_KEY",
+        "openapi-unit-test-secret-0123456789abcdef".to_string(),
+    )];
     all.extend(vars.iter().map(|(k, v)| (*k, v.to_string())));
     Config::from_vars(all).expect("a valid configuration")
 }

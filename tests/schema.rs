@@ -1,0 +1,67 @@
+//! The two sets of migrations, `migrations/sqlite` and `migrations/postgres`,
+//! make the same tables with the same columns: the store's queries are
+//! written once for both, so a column added to one backend only would break
+//! the other at run time. Each is applied to a fresh database as a server
+//! applies it, and the databases themselves are asked what they hold.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{Backend, TestDb};
+
+type Schema = BTreeMap<String, BTreeSet<String>>;
+
+/// What `a` (named `a_name`) has that `b` has not: whole tables, and
+/// columns of the tables both have.
+fn missing_from(a: &Schema, a_name: &str, b: &Schema, b_name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (table, columns) in a {
+        match b.get(table) {
+            None => found.push(format!("table {table} is only in {a_name}")),
+            Some(other) => {
+                for column in columns.difference(other) {
+                    found.push(format!(
+                        "column {table}.{column} is only in {a_name}, not in {b_name}"
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_and_postgres_migrations_make_the_same_tables_and_columns() {
+    let sqlite = TestDb::migrated(Backend::Sqlite).await.schema().await;
+    let postgres = TestDb::migrated(Backend::Postgres).await.schema().await;
+
+    // The comparison sees the real schema: the tables the store uses, with
+    // their columns.
+    for schema in [&sqlite, &postgres] {
+        for table in [
+            "users",
+            "sessions",
+            "refresh_tokens",
+            "one_time_tokens",
+            "mail_queue",
+            "security_events",
+        ] {
+            assert!(
+                schema.get(table).is_some_and(|columns| columns.len() >= 2),
+                "no table {table} with columns in {schema:?}"
+            );
+        }
+        assert!(schema["users"].contains("email_key"), "{schema:?}");
+        assert!(!schema.contains_key("_sqlx_migrations"), "{schema:?}");
+    }
+
+    let mut differences = missing_from(&sqlite, "SQLite", &postgres, "PostgreSQL");
+    differences.extend(missing_from(&postgres, "PostgreSQL", &sqlite, "SQLite"));
+    assert!(
+        differences.is_empty(),
+        "migrations/sqlite and migrations/postgres disagree:\n  {}",
+        differences.join("\n  ")
+    );
+    assert_eq!(sqlite, postgres);
+}
