@@ -488,11 +488,17 @@ both_backends!(
 
 both_backends!(
     a_forwarded_header_from_an_untrusted_peer_changes_nothing,
-    |app| async move {
-        let (session, events) = recorded_ips(&app, "198.51.100.7").await;
-        assert_eq!(session, "127.0.0.1");
-        assert!(events.iter().all(|ip| ip == "127.0.0.1"), "{events:?}");
-    }
+    backend
+        | backend
+        | async move {
+            // No proxy trusted, or proxies that the test client is not.
+            for proxies in ["", "10.0.0.0/8, 127.0.0.2"] {
+                let app = TestApp::spawn(backend, &[("TRUSTED_PROXIES", proxies)]).await;
+                let (session, events) = recorded_ips(&app, "198.51.100.7").await;
+                assert_eq!(session, "127.0.0.1", "TRUSTED_PROXIES={proxies}");
+                assert!(events.iter().all(|ip| ip == "127.0.0.1"), "{events:?}");
+            }
+        }
 );
 
 both_backends!(
