@@ -34,7 +34,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// A request at `now` conforms if `now >= TAT - T * (burst - 1)`; then the
 /// TAT becomes `max(TAT, now) + T` and the key expires when the TAT is
 /// reached (its state is then the initial one). Returns 0 when allowed,
-/// else the milliseconds until a request would conform.
+/// else the milliseconds until a request would conform. Milliseconds keep
+/// every number within the 14 significant digits Lua writes out exactly.
 const GCRA: &str = r"
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
