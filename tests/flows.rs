@@ -192,7 +192,10 @@ both_backends!(
         let laptop = flows.login(email, PASSWORD, &client()).await.unwrap();
         let phone = flows.login(email, PASSWORD, &client()).await.unwrap();
 
-        flows.request_password_reset(email, &client()).unwrap();
+        flows
+            .request_password_reset(email, &client())
+            .await
+            .unwrap();
         eventually("the reset mail", || {
             let n = delivered_to(&db, email).len();
             async move { n == 2 }
@@ -234,10 +237,12 @@ both_backends!(
         flows.store.set_active(id, false).await.unwrap();
 
         for email in ["sleeper@example.com", "stranger@example.com"] {
-            assert!(flows.request_password_reset(email, &client()).is_ok());
+            assert!(flows.request_password_reset(email, &client()).await.is_ok());
         }
         assert!(matches!(
-            flows.request_password_reset("not-an-address", &client()),
+            flows
+                .request_password_reset("not-an-address", &client())
+                .await,
             Err(Error::Validation(_))
         ));
         // Let the background work finish, then look: only the verification
@@ -349,13 +354,21 @@ both_backends!(
         }
         // Each request queues its look-up, token and mail after the answer...
         for email in &emails {
-            flows.request_password_reset(email, &client()).unwrap();
+            flows
+                .request_password_reset(email, &client())
+                .await
+                .unwrap();
         }
         // ...and shutdown comes at once: it must let all of them finish first.
         assert!(app.shutdown(Duration::from_secs(10)).await);
         assert_eq!(flows.tasks.running(), 0);
         // Nothing can start once the store is closed.
-        assert!(flows.request_password_reset(&emails[0], &client()).is_ok());
+        assert!(
+            flows
+                .request_password_reset(&emails[0], &client())
+                .await
+                .is_ok()
+        );
         assert_eq!(flows.tasks.running(), 0, "work was admitted after shutdown");
 
         let store = Store::connect(&db.url).await.unwrap();
@@ -426,7 +439,10 @@ both_backends!(
             .map(|_| tokio::spawn(login_loop(flows.clone(), email, PASSWORD, stop.clone())))
             .collect();
         tokio::time::sleep(Duration::from_millis(150)).await;
-        flows.request_password_reset(email, &client()).unwrap();
+        flows
+            .request_password_reset(email, &client())
+            .await
+            .unwrap();
         eventually("the reset mail", || {
             let n = delivered_to(&db, email).len();
             async move { n == 2 }
@@ -621,7 +637,10 @@ both_backends!(
             }
         };
         eventually("the change notice", changed(1)).await;
-        flows.request_password_reset(email, &client()).unwrap();
+        flows
+            .request_password_reset(email, &client())
+            .await
+            .unwrap();
         eventually("the reset mail", || {
             let n = delivered_to(&db, email).len();
             async move { n == 3 }
@@ -645,7 +664,10 @@ both_backends!(
         );
 
         // A deactivated account's outstanding links stop working.
-        flows.request_password_reset(email, &client()).unwrap();
+        flows
+            .request_password_reset(email, &client())
+            .await
+            .unwrap();
         eventually("another reset mail", || {
             let n = delivered_to(&db, email).len();
             async move { n == 5 }

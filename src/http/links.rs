@@ -25,7 +25,10 @@ pub async fn forgot_password(
     client: ClientInfo,
     JsonBody(req): JsonBody<EmailRequest>,
 ) -> Result<Response> {
-    state.flows.request_password_reset(&req.email, &client)?;
+    state
+        .flows
+        .request_password_reset(&req.email, &client)
+        .await?;
     Ok(Envelope::ok(Message {
         message: "If that address is registered, a password reset link has been sent to it",
     })
@@ -75,9 +78,10 @@ pub async fn verify_email(
 /// whatever the address; an unverified, active user gets a new link.
 pub async fn resend_verification(
     State(state): State<AppState>,
+    client: ClientInfo,
     JsonBody(req): JsonBody<EmailRequest>,
 ) -> Result<Response> {
-    state.flows.resend_verification(&req.email)?;
+    state.flows.resend_verification(&req.email, &client).await?;
     Ok(Envelope::ok(Message {
         message: "If that address needs verification, a new link has been sent to it",
     })

@@ -103,6 +103,11 @@ const BUSY: (&str, &str) = (
     "SERVICE_UNAVAILABLE: the database is unreachable or hashing is overloaded (with Retry-After)",
 );
 
+const LIMITED: (&str, &str) = (
+    "429",
+    "RATE_LIMITED: too many attempts from this client or for this address (with Retry-After)",
+);
+
 /// The OpenAPI document for routes mounted under `prefix`.
 pub fn document(prefix: &str) -> Value {
     let p = |path: &str| format!("{prefix}{path}");
@@ -143,7 +148,7 @@ pub fn document(prefix: &str) -> Value {
                     }),
                 )),
             ),
-            &[("409", "EMAIL_ALREADY_EXISTS"), VALIDATION, BUSY],
+            &[("409", "EMAIL_ALREADY_EXISTS"), VALIDATION, LIMITED, BUSY],
             false,
         ),
     );
@@ -171,6 +176,7 @@ pub fn document(prefix: &str) -> Value {
                 ("401", "INVALID_CREDENTIALS"),
                 ("403", "INACTIVE_USER or EMAIL_NOT_VERIFIED"),
                 VALIDATION,
+                LIMITED,
                 BUSY,
             ],
             false,
@@ -193,6 +199,7 @@ pub fn document(prefix: &str) -> Value {
                 ("401", "INVALID_CREDENTIALS"),
                 ("403", "INACTIVE_USER or EMAIL_NOT_VERIFIED"),
                 VALIDATION,
+                LIMITED,
                 BUSY,
             ],
             false,
@@ -215,7 +222,7 @@ pub fn document(prefix: &str) -> Value {
                 }
             })),
             ("200", schema_ref("OAuthToken")),
-            &[BUSY],
+            &[LIMITED, BUSY],
             false,
         );
         // Errors of the grant itself are RFC 6749 section 5.2 bodies, not the envelope.
@@ -299,7 +306,7 @@ pub fn document(prefix: &str) -> Value {
             "Mail a reset link (same answer for every address)",
             Some(email_body.clone()),
             ("200", message.clone()),
-            &[VALIDATION],
+            &[VALIDATION, LIMITED],
             false,
         ),
     );
@@ -346,7 +353,7 @@ pub fn document(prefix: &str) -> Value {
                 "Mail a new verification link (same answer for every address)",
                 Some(email_body.clone()),
                 ("200", message.clone()),
-                &[VALIDATION],
+                &[VALIDATION, LIMITED],
                 false,
             ),
         );
