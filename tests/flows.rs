@@ -727,3 +727,64 @@ both_backends!(
         store.close().await;
     }
 );
+
+both_backends!(
+    unicode_spellings_of_one_address_are_one_account,
+    |backend: Backend| async move {
+        let (db, app) = TestApp::builder(backend).build().await;
+        let flows = app.flows();
+        let composed = "j\u{fc}rgen@example.com";
+        let decomposed = "ju\u{308}rgen@example.com";
+        let full_width = "\u{ff2a}\u{dc}RGEN@example.com";
+        register(flows, composed).await;
+        for other in [decomposed, full_width] {
+            assert!(
+                matches!(
+                    flows
+                        .register(registration(other, PASSWORD), &client())
+                        .await,
+                    Err(Error::EmailAlreadyExists)
+                ),
+                "{other:?} registered a second account"
+            );
+            assert!(
+                flows.login(other, PASSWORD, &client()).await.is_ok(),
+                "{other:?}"
+            );
+        }
+        app.shutdown(Duration::from_secs(5)).await;
+
+        // An account stored with a key from before NFKC: the next start
+        // recomputes it, once.
+        let store = Store::connect(&db.url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO users (email, email_key, password_hash, is_active, is_verified, is_superuser, extra, created_at, updated_at) \
+             VALUES ($1, $2, 'x', TRUE, FALSE, FALSE, '{}', 0, 0)",
+        )
+        .bind("Ze\u{301}na@example.com")
+        .bind("ze\u{301}na@example.com")
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query("DELETE FROM data_migrations")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let key: String = sqlx::query("SELECT email_key FROM users WHERE email = $1")
+            .bind("Ze\u{301}na@example.com")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .get("email_key");
+        assert_eq!(key, "z\u{e9}na@example.com");
+        assert!(
+            store
+                .user_by_email("z\u{e9}na@example.com")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        store.close().await;
+    }
+);
