@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::fields::{UserField, UserFields};
 use crate::flows::Flows;
 use crate::http::AppState;
+use crate::limits::Limits;
 use crate::mail::Mailer;
 use crate::password::PasswordHasherPool;
 use crate::store::Store;
@@ -72,8 +73,10 @@ impl PortcullisBuilder {
         self
     }
 
-    /// Connects (and migrates) the database, prepares keys and hashing, and
-    /// starts the background tasks: the mail worker and the hourly purge.
+    /// Connects (and migrates) the database, prepares keys, hashing and the
+    /// rate limits (connecting to Redis if configured), and starts the
+    /// background tasks: the mail worker, the hourly purge, and the rate
+    /// limits' housekeeping and Redis reconnection.
     pub async fn build(self) -> anyhow::Result<Portcullis> {
         let store = match self.store {
             Some(store) => store,
@@ -98,6 +101,8 @@ impl PortcullisBuilder {
         let retention =
             i64::try_from(self.config.event_retention.as_secs()).unwrap_or(i64::MAX / 4);
         tasks.spawn_service(move |stop| purge_periodically(purged, retention, stop));
+        let limits = Limits::new(&self.config.rate_limits).await;
+        limits.start(&tasks);
         let flows = Flows {
             config: self.config,
             store,
@@ -105,6 +110,7 @@ impl PortcullisBuilder {
             passwords,
             fields: self.fields,
             mailer,
+            limits,
             tasks,
         };
         Ok(Portcullis {

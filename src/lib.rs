@@ -37,7 +37,8 @@
 //!   and render, extractors, the envelope, the server loop);
 //! - [`flows`]: the account rules, one file per SPEC row, with no HTTP in them;
 //! - the parts the flows use: [`store`] (SQL, one file per aggregate),
-//!   [`password`], [`token`], [`mail`], [`fields`], [`config`];
+//!   [`password`], [`token`], [`mail`], [`limits`] (rate limits, in memory
+//!   or Redis), [`fields`], [`config`];
 //! - shared by all: [`domain`] (parsed inputs, events, messages), [`error`],
 //!   [`clock`], [`random`], [`telemetry`].
 
@@ -52,6 +53,7 @@ pub mod error;
 pub mod fields;
 pub mod flows;
 pub mod http;
+pub mod limits;
 pub mod mail;
 pub mod password;
 pub mod random;

@@ -207,13 +207,14 @@ impl TokenService {
         })
     }
 
-    /// Signs a refresh token of session `sid` whose id and expiry the store
-    /// decided (rotation, absolute session lifetime).
+    /// Signs a refresh token of session `sid`, issued at `iat`, whose id and
+    /// expiry the store decided (rotation, absolute session lifetime).
     pub fn issue_refresh(
         &self,
         user_id: i64,
         sid: &str,
         jti: &str,
+        iat: i64,
         exp: i64,
     ) -> Result<IssuedToken> {
         self.sign(Claims {
@@ -222,7 +223,7 @@ impl TokenService {
             email_verified: None,
             token_type: TokenType::Refresh,
             exp,
-            iat: now_unix(),
+            iat,
             jti: jti.to_string(),
             sid: sid.to_string(),
             iss: self.issuer.clone(),

@@ -192,7 +192,10 @@ both_backends!(
         let laptop = flows.login(email, PASSWORD, &client()).await.unwrap();
         let phone = flows.login(email, PASSWORD, &client()).await.unwrap();
 
-        flows.request_password_reset(email, &client()).unwrap();
+        flows
+            .request_password_reset(email, &client())
+            .await
+            .unwrap();
         eventually("the reset mail", || {
             let n = delivered_to(&db, email).len();
             async move { n == 2 }
@@ -234,10 +237,12 @@ both_backends!(
         flows.store.set_active(id, false).await.unwrap();
 
         for email in ["sleeper@example.com", "stranger@example.com"] {
-            assert!(flows.request_password_reset(email, &client()).is_ok());
+            assert!(flows.request_password_reset(email, &client()).await.is_ok());
         }
         assert!(matches!(
-            flows.request_password_reset("not-an-address", &client()),
+            flows
+                .request_password_reset("not-an-address", &client())
+                .await,
             Err(Error::Validation(_))
         ));
         // Let the background work finish, then look: only the verification
@@ -349,13 +354,21 @@ both_backends!(
         }
         // Each request queues its look-up, token and mail after the answer...
         for email in &emails {
-            flows.request_password_reset(email, &client()).unwrap();
+            flows
+                .request_password_reset(email, &client())
+                .await
+                .unwrap();
         }
         // ...and shutdown comes at once: it must let all of them finish first.
         assert!(app.shutdown(Duration::from_secs(10)).await);
         assert_eq!(flows.tasks.running(), 0);
         // Nothing can start once the store is closed.
-        assert!(flows.request_password_reset(&emails[0], &client()).is_ok());
+        assert!(
+            flows
+                .request_password_reset(&emails[0], &client())
+                .await
+                .is_ok()
+        );
         assert_eq!(flows.tasks.running(), 0, "work was admitted after shutdown");
 
         let store = Store::connect(&db.url).await.unwrap();
@@ -426,7 +439,10 @@ both_backends!(
             .map(|_| tokio::spawn(login_loop(flows.clone(), email, PASSWORD, stop.clone())))
             .collect();
         tokio::time::sleep(Duration::from_millis(150)).await;
-        flows.request_password_reset(email, &client()).unwrap();
+        flows
+            .request_password_reset(email, &client())
+            .await
+            .unwrap();
         eventually("the reset mail", || {
             let n = delivered_to(&db, email).len();
             async move { n == 2 }
@@ -621,7 +637,10 @@ both_backends!(
             }
         };
         eventually("the change notice", changed(1)).await;
-        flows.request_password_reset(email, &client()).unwrap();
+        flows
+            .request_password_reset(email, &client())
+            .await
+            .unwrap();
         eventually("the reset mail", || {
             let n = delivered_to(&db, email).len();
             async move { n == 3 }
@@ -645,7 +664,10 @@ both_backends!(
         );
 
         // A deactivated account's outstanding links stop working.
-        flows.request_password_reset(email, &client()).unwrap();
+        flows
+            .request_password_reset(email, &client())
+            .await
+            .unwrap();
         eventually("another reset mail", || {
             let n = delivered_to(&db, email).len();
             async move { n == 5 }
@@ -702,6 +724,67 @@ both_backends!(
         .await;
         assert_eq!(events().await, [SecurityEvent::LoginFailed]);
         second.shutdown(Duration::from_secs(5)).await;
+        store.close().await;
+    }
+);
+
+both_backends!(
+    unicode_spellings_of_one_address_are_one_account,
+    |backend: Backend| async move {
+        let (db, app) = TestApp::builder(backend).build().await;
+        let flows = app.flows();
+        let composed = "j\u{fc}rgen@example.com";
+        let decomposed = "ju\u{308}rgen@example.com";
+        let full_width = "\u{ff2a}\u{dc}RGEN@example.com";
+        register(flows, composed).await;
+        for other in [decomposed, full_width] {
+            assert!(
+                matches!(
+                    flows
+                        .register(registration(other, PASSWORD), &client())
+                        .await,
+                    Err(Error::EmailAlreadyExists)
+                ),
+                "{other:?} registered a second account"
+            );
+            assert!(
+                flows.login(other, PASSWORD, &client()).await.is_ok(),
+                "{other:?}"
+            );
+        }
+        app.shutdown(Duration::from_secs(5)).await;
+
+        // An account stored with a key from before NFKC: the next start
+        // recomputes it, once.
+        let store = Store::connect(&db.url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO users (email, email_key, password_hash, is_active, is_verified, is_superuser, extra, created_at, updated_at) \
+             VALUES ($1, $2, 'x', TRUE, FALSE, FALSE, '{}', 0, 0)",
+        )
+        .bind("Ze\u{301}na@example.com")
+        .bind("ze\u{301}na@example.com")
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query("DELETE FROM data_migrations")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let key: String = sqlx::query("SELECT email_key FROM users WHERE email = $1")
+            .bind("Ze\u{301}na@example.com")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .get("email_key");
+        assert_eq!(key, "z\u{e9}na@example.com");
+        assert!(
+            store
+                .user_by_email("z\u{e9}na@example.com")
+                .await
+                .unwrap()
+                .is_some()
+        );
         store.close().await;
     }
 );

@@ -420,6 +420,7 @@ both_backends!(expired_sessions_and_tokens_are_purged, |app| async move {
                 refresh_jti: "expired-jti",
                 lifetimes: &lifetimes,
                 client: &Default::default(),
+                now,
             },
             &StillValid {
                 password_hash: None,

@@ -6,11 +6,12 @@
 //!
 //! The values are read in `source`; each group of settings is read and
 //! checked in its own file (`deployment`, `tokens`, `password`, `mail`,
-//! `server`), and [`Config::from_env`] / [`Config::from_vars`] put them
+//! `server`, `limits`), and [`Config::from_env`] / [`Config::from_vars`] put them
 //! together. A secret is generated (`secret`) only once everything else is
 //! valid; `redact` keeps the secrets out of `Debug`.
 
 mod deployment;
+mod limits;
 mod mail;
 mod password;
 mod redact;
@@ -24,6 +25,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
+
+use crate::domain::TrustedProxies;
 
 pub use secret::{MIN_SECRET_LEN, generate_secret};
 use source::Source;
@@ -98,6 +101,42 @@ pub struct SmtpConfig {
     pub tls: SmtpTls,
 }
 
+/// A number of requests per period: `count` at once, then one more each
+/// `per / count` (see [`crate::limits`]). Written `60/minute` in settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// How many requests the period allows.
+    pub count: u32,
+    /// The period.
+    pub per: Duration,
+}
+
+/// The rate limits of SPEC §7 and where their counters live. Its `Debug`
+/// output hides the Redis password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// `false` turns every limit off (`RATE_LIMIT_ENABLED`).
+    pub enabled: bool,
+    /// Login attempts from one client IP (`RATE_LIMIT_LOGIN_PER_IP`).
+    pub login_per_ip: Rate,
+    /// Login attempts for one e-mail address from one client IP
+    /// (`RATE_LIMIT_LOGIN_PER_EMAIL`).
+    pub login_per_email: Rate,
+    /// Registrations from one client IP (`RATE_LIMIT_REGISTER_PER_IP`).
+    pub register_per_ip: Rate,
+    /// Forgot-password and resend-verification requests from one client IP
+    /// (`RATE_LIMIT_MAIL_REQUEST_PER_IP`).
+    pub mail_request_per_ip: Rate,
+    /// Reset and verification mails sent to one address
+    /// (`RATE_LIMIT_MAIL_PER_EMAIL`); past it requests still answer 200.
+    pub mail_per_email: Rate,
+    /// Redis shared by every instance (`REDIS_URL`); `None`: each instance
+    /// counts in its own memory.
+    pub redis_url: Option<String>,
+    /// Prefix of every key Portcullis writes in Redis (`REDIS_KEY_PREFIX`).
+    pub redis_key_prefix: String,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -156,8 +195,10 @@ pub struct Config {
     pub reset_token_ttl: Duration,
     /// Lifetime of e-mail verification tokens.
     pub verify_token_ttl: Duration,
-    /// `false` turns every rate limit off.
-    pub rate_limit_enabled: bool,
+    /// The rate limits and where their counters live.
+    pub rate_limits: RateLimitConfig,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
     /// Also hand out the refresh token as a cookie.
     pub refresh_cookie: bool,
     /// Allowed CORS origins.
@@ -203,6 +244,7 @@ impl Config {
         let password = password::read(src)?;
         let mail = mail::read(src, &data_dir)?;
         let server = server::read(src)?;
+        let rate_limits = limits::read(src)?;
         let database_url = deployment::database_url(src, &data_dir)?;
         let log_format = deployment::log_format(src)?;
         let event_retention = deployment::event_retention(src)?;
@@ -233,7 +275,8 @@ impl Config {
             mail_outbox_dir: mail.mail_outbox_dir,
             reset_token_ttl: mail.reset_token_ttl,
             verify_token_ttl: mail.verify_token_ttl,
-            rate_limit_enabled: server.rate_limit_enabled,
+            rate_limits,
+            trusted_proxies: server.trusted_proxies,
             refresh_cookie: tokens.refresh_cookie,
             cors_origins: server.cors_origins,
             route_prefix: server.route_prefix,

@@ -1,7 +1,7 @@
 //! `Debug` for the configuration with the secrets hidden, so that it can be
 //! logged: the signing keys, the database password and the SMTP password.
 
-use super::{Config, SmtpConfig};
+use super::{Config, RateLimitConfig, SmtpConfig};
 
 const REDACTED: &str = "<redacted>";
 
@@ -13,6 +13,24 @@ impl std::fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| REDACTED))
             .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RateLimitConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitConfig")
+            .field("enabled", &self.enabled)
+            .field("login_per_ip", &self.login_per_ip)
+            .field("login_per_email", &self.login_per_email)
+            .field("register_per_ip", &self.register_per_ip)
+            .field("mail_request_per_ip", &self.mail_request_per_ip)
+            .field("mail_per_email", &self.mail_per_email)
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(redact_url_password),
+            )
+            .field("redis_key_prefix", &self.redis_key_prefix)
             .finish()
     }
 }
@@ -46,7 +64,8 @@ impl std::fmt::Debug for Config {
             .field("mail_outbox_dir", &self.mail_outbox_dir)
             .field("reset_token_ttl", &self.reset_token_ttl)
             .field("verify_token_ttl", &self.verify_token_ttl)
-            .field("rate_limit_enabled", &self.rate_limit_enabled)
+            .field("rate_limits", &self.rate_limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("refresh_cookie", &self.refresh_cookie)
             .field("cors_origins", &self.cors_origins)
             .field("route_prefix", &self.route_prefix)
@@ -85,12 +104,14 @@ mod tests {
             ("SMTP_HOST", "smtp.example"),
             ("SMTP_USERNAME", "mailer"),
             ("SMTP_PASSWORD", "mail-secret"),
+            ("REDIS_URL", "redis://:redis-secret@cache.example:6379/2"),
         ])
         .unwrap();
         let shown = format!("{cfg:?}");
-        for secret in ["sqsq", "pqpq", "hunter2", "mail-secret"] {
+        for secret in ["sqsq", "pqpq", "hunter2", "mail-secret", "redis-secret"] {
             assert!(!shown.contains(secret), "{secret} leaked: {shown}");
         }
         assert!(shown.contains("postgres://app:<redacted>@db.example/auth"));
+        assert!(shown.contains("redis://:<redacted>@cache.example:6379/2"));
     }
 }

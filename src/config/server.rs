@@ -1,8 +1,9 @@
 //! HTTP server settings: the address to bind, the public URL, where the
-//! routes are mounted, the CORS origins and the rate limits.
+//! routes are mounted, the CORS origins and the trusted reverse proxies.
 
 use super::ConfigError;
 use super::source::Source;
+use crate::domain::TrustedProxies;
 
 /// The server settings of [`super::Config`].
 pub(super) struct Server {
@@ -13,7 +14,7 @@ pub(super) struct Server {
     pub cors_origins: Vec<String>,
     /// Without a trailing `/`.
     pub route_prefix: String,
-    pub rate_limit_enabled: bool,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The server settings.
@@ -27,8 +28,23 @@ pub(super) fn read(src: &Source<'_>) -> Result<Server, ConfigError> {
         app_url,
         cors_origins: parse_cors_origins(src.list("CORS_ORIGINS"))?,
         route_prefix,
-        rate_limit_enabled: src.flag("RATE_LIMIT_ENABLED", true)?,
+        trusted_proxies: trusted_proxies(src)?,
     })
+}
+
+/// `TRUSTED_PROXIES`: comma-separated IP addresses or CIDR blocks.
+fn trusted_proxies(src: &Source<'_>) -> Result<TrustedProxies, ConfigError> {
+    let mut nets = Vec::new();
+    for entry in src.list("TRUSTED_PROXIES") {
+        let Some(net) = TrustedProxies::parse_entry(&entry) else {
+            return Err(ConfigError::new(
+                "TRUSTED_PROXIES",
+                format!("`{entry}` is neither an IP address nor a CIDR block such as 10.0.0.0/8"),
+            ));
+        };
+        nets.push(net);
+    }
+    Ok(TrustedProxies::new(nets))
 }
 
 /// `AUTH_ROUTE_PREFIX`: a path such as `/api/auth`, trailing `/` dropped.
@@ -149,6 +165,28 @@ mod tests {
         ] {
             let err = Config::from_vars([(var, bad)]).unwrap_err();
             assert_eq!(err.variable, var, "{bad}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_blocks() {
+        let cfg =
+            Config::from_vars([("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1,fd00::/8")]).unwrap();
+        for inside in ["10.1.2.3", "127.0.0.1", "::1", "fd12::5"] {
+            assert!(
+                cfg.trusted_proxies.contains(inside.parse().unwrap()),
+                "{inside}"
+            );
+        }
+        for outside in ["11.0.0.1", "127.0.0.2", "::2", "2001:db8::1"] {
+            assert!(
+                !cfg.trusted_proxies.contains(outside.parse().unwrap()),
+                "{outside}"
+            );
+        }
+        for bad in ["10.0.0.0/33", "localhost", "10.0.0.1/8/2", "1.2.3"] {
+            let err = Config::from_vars([("TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert_eq!(err.variable, "TRUSTED_PROXIES", "{bad}");
         }
     }
 

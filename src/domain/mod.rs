@@ -11,7 +11,7 @@ mod event;
 mod message;
 mod name;
 
-pub use client::ClientInfo;
+pub use client::{ClientInfo, TrustedProxies};
 pub use email::{EmailAddress, MAX_EMAIL_CHARS, is_invisible_format};
 pub use event::SecurityEvent;
 pub use message::{OutgoingMail, QueuedMail};

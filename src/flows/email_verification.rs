@@ -7,6 +7,7 @@ use super::Flows;
 use super::links::plausible;
 use crate::domain::{ClientInfo, EmailAddress, SecurityEvent};
 use crate::error::{Error, Result};
+use crate::limits::Rule;
 use crate::store::{TokenPurpose, User};
 
 impl Flows {
@@ -42,15 +43,27 @@ impl Flows {
         Ok(record.user)
     }
 
-    /// Asks for a new verification link. As with reset requests, the answer
-    /// does not depend on the address: the work happens in the background,
-    /// and only an active, unverified user gets a link.
-    pub fn resend_verification(self: &Arc<Self>, email: &str) -> Result<()> {
+    /// Asks for a new verification link, within the per-IP rate limit. As
+    /// with reset requests, the answer does not depend on the address: the
+    /// work happens in the background, and only an active, unverified user
+    /// gets a link, while the address has mail left for now.
+    pub async fn resend_verification(
+        self: &Arc<Self>,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        self.limits
+            .check_client(Rule::MailRequestPerIp, client)
+            .await?;
         let email = EmailAddress::parse(email, "email").map_err(|e| Error::Validation(vec![e]))?;
         let flows = Arc::clone(self);
         self.tasks.spawn("verification resend", async move {
             match flows.store.user_by_email(email.as_str()).await? {
-                Some(record) if record.user.is_active && !record.user.is_verified => {
+                Some(record)
+                    if record.user.is_active
+                        && !record.user.is_verified
+                        && flows.may_mail(&record.user.email).await =>
+                {
                     flows.send_verification(&record.user).await
                 }
                 _ => Ok(()),

@@ -4,19 +4,30 @@
 use super::{Flows, TokenPair};
 use crate::domain::{ClientInfo, EmailAddress, SecurityEvent};
 use crate::error::{Error, Result};
+use crate::limits::{Limits, Rule};
 use crate::password::NewPassword;
-use crate::store::StillValid;
+use crate::store::{StillValid, email_key};
 
 impl Flows {
-    /// Checks e-mail and password (the same work and the same answer for an
-    /// unknown e-mail as for a wrong password), then the account's state,
-    /// upgrades an outdated hash, and opens a session.
+    /// Checks the rate limits, then e-mail and password (the same work and
+    /// the same answer for an unknown e-mail as for a wrong password), then
+    /// the account's state, upgrades an outdated hash, and opens a session.
+    ///
+    /// The limits count attempts per client IP and per (e-mail, client IP),
+    /// never per e-mail alone: a stranger hammering an address only uses up
+    /// their own allowance, and its owner still gets in from elsewhere.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair> {
+        if let Some(ip) = Limits::client_key(client) {
+            self.limits.check(Rule::LoginPerIp, &[&ip]).await?;
+            self.limits
+                .check(Rule::LoginPerEmail, &[&email_key(email), &ip])
+                .await?;
+        }
         let record = match EmailAddress::parse(email, "email") {
             Ok(email) => self.store.user_by_email(email.as_str()).await?,
             Err(_) => None,

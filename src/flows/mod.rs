@@ -1,13 +1,14 @@
 //! The account rules, one flow per file, whatever the transport.
 //!
 //! Each flow takes typed input plus the [`Flows`] context (store, hasher,
-//! tokens, mailer, configuration, background tasks) and returns a typed
+//! tokens, mailer, rate limits, configuration, background tasks) and returns a typed
 //! outcome or an [`Error`](crate::Error). Nothing here knows about HTTP: the
 //! JSON API, the RFC 6749 `/token` endpoint and the HTML pages in
 //! [`crate::http`] all parse their request, call one flow and render its
 //! outcome, so the rules (no user enumeration, re-hash on login, refresh
-//! reuse detection, revoke-and-mail in one transaction) hold for every way
-//! in, and are tested here without HTTP.
+//! reuse detection, revoke-and-mail in one transaction, the rate limits of
+//! SPEC §7, decided before any hashing work) hold for every way in, and are
+//! tested here without HTTP.
 //!
 //! | SPEC row | file |
 //! |---|---|
@@ -43,6 +44,7 @@ pub(crate) use session::bearer as bearer_schema;
 use crate::config::Config;
 use crate::error::{Error, FieldError, Result};
 use crate::fields::UserFields;
+use crate::limits::Limits;
 use crate::mail::Mailer;
 use crate::password::PasswordHasherPool;
 use crate::store::Store;
@@ -64,6 +66,8 @@ pub struct Flows {
     pub fields: UserFields,
     /// The mail queue's front.
     pub mailer: Mailer,
+    /// The rate limits (SPEC §7).
+    pub limits: Limits,
     /// Background work, drained at shutdown.
     pub tasks: Tasks,
 }

@@ -7,19 +7,25 @@ use super::Flows;
 use super::links::plausible;
 use crate::domain::{ClientInfo, EmailAddress, SecurityEvent};
 use crate::error::{Error, Result};
+use crate::limits::Rule;
 use crate::password::NewPassword;
-use crate::store::TokenPurpose;
+use crate::store::{TokenPurpose, email_key};
 
 impl Flows {
-    /// Asks for a reset link. Only the address's shape is checked here; the
-    /// look-up and the mail happen in the background, after the answer, so
-    /// the answer and its timing are the same whether or not the address is
-    /// registered. A registered, active user gets a link.
-    pub fn request_password_reset(
+    /// Asks for a reset link, within the per-IP rate limit. Only the
+    /// address's shape is checked here; the look-up and the mail happen in
+    /// the background, after the answer, so the answer and its timing are
+    /// the same whether or not the address is registered. A registered,
+    /// active user gets a link, unless the address had its share of mail for
+    /// now (then nothing is sent, and the answer is the same).
+    pub async fn request_password_reset(
         self: &Arc<Self>,
         email: &str,
         client: &ClientInfo,
     ) -> Result<()> {
+        self.limits
+            .check_client(Rule::MailRequestPerIp, client)
+            .await?;
         let email = EmailAddress::parse(email, "email").map_err(|e| Error::Validation(vec![e]))?;
         let flows = Arc::clone(self);
         let client = client.clone();
@@ -27,7 +33,7 @@ impl Flows {
             let Some(record) = flows.store.user_by_email(email.as_str()).await? else {
                 return Ok(());
             };
-            if !record.user.is_active {
+            if !record.user.is_active || !flows.may_mail(&record.user.email).await {
                 return Ok(());
             }
             flows.send_link(&record.user, TokenPurpose::Reset).await?;
@@ -41,6 +47,14 @@ impl Flows {
                 .await
         });
         Ok(())
+    }
+
+    /// Whether another reset or verification mail may go to `email` now
+    /// (`RATE_LIMIT_MAIL_PER_EMAIL`, counted where the mail would be sent).
+    pub(super) async fn may_mail(&self, email: &str) -> bool {
+        self.limits
+            .allows(Rule::MailPerEmail, &[&email_key(email)])
+            .await
     }
 
     /// Whether a reset link can still be used (opening its page does not spend it).

@@ -2,6 +2,7 @@
 //! refresh_token grant of `/token`).
 
 use super::{Flows, TokenPair};
+use crate::clock::now_unix;
 use crate::domain::{ClientInfo, SecurityEvent};
 use crate::error::{Error, Result};
 use crate::store::RefreshOutcome;
@@ -16,9 +17,10 @@ impl Flows {
         let claims = self.tokens.decode(refresh_token, TokenType::Refresh)?;
         let user_id = claims.user_id()?;
         let successor = self.tokens.successor_jti(&claims.jti);
+        let now = now_unix();
         let outcome = self
             .store
-            .rotate_refresh_token(&claims.sid, &claims.jti, &successor, &self.lifetimes())
+            .rotate_refresh_token(&claims.sid, &claims.jti, &successor, &self.lifetimes(), now)
             .await?;
         let (user, expires_at) = match outcome {
             RefreshOutcome::Rotated { user, expires_at }
@@ -46,7 +48,7 @@ impl Flows {
         metrics::counter!("portcullis_refreshes_total", "outcome" => "success").increment(1);
         let next = self
             .tokens
-            .issue_refresh(user.id, &claims.sid, &successor, expires_at)?;
+            .issue_refresh(user.id, &claims.sid, &successor, now, expires_at)?;
         self.pair(&user, &claims.sid, next.token)
     }
 }

@@ -6,6 +6,7 @@ use super::{Flows, TokenPair, reject_if_any};
 use crate::clock::now_unix;
 use crate::domain::{ClientInfo, DisplayName, EmailAddress, SecurityEvent};
 use crate::error::{Error, Result};
+use crate::limits::Rule;
 use crate::mail::already_registered_mail;
 use crate::password::NewPassword;
 use crate::store::{CreateUserError, NewUser, StillValid, User};
@@ -44,11 +45,15 @@ pub enum Registered {
 }
 
 impl Flows {
-    /// Registers an account. Every field is checked and every problem
-    /// reported at once. When verification is required, an address that is
-    /// already registered gets the same answer after the same hashing work,
-    /// and its owner gets a mail instead of a second account.
+    /// Registers an account, within the per-IP rate limit. Every field is
+    /// checked and every problem reported at once. When verification is
+    /// required, an address that is already registered gets the same answer
+    /// after the same hashing work, and its owner gets a mail instead of a
+    /// second account.
     pub async fn register(&self, input: Registration, client: &ClientInfo) -> Result<Registered> {
+        self.limits
+            .check_client(Rule::RegisterPerIp, client)
+            .await?;
         let mut errors = Vec::new();
         let email = EmailAddress::parse(&input.email, "email")
             .map_err(|e| errors.push(e))

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::Flows;
+use crate::clock::now_unix;
 use crate::domain::ClientInfo;
 use crate::error::{Error, Result};
 use crate::random::random_id;
@@ -56,12 +57,14 @@ impl Flows {
         let sid = random_id();
         let jti = random_id();
         let lifetimes = self.lifetimes();
+        let now = now_unix();
         let session = NewSession {
             session_id: &sid,
             user_id: user.id,
             refresh_jti: &jti,
             lifetimes: &lifetimes,
             client,
+            now,
         };
         let expires_at = match self.store.open_session(&session, &check).await? {
             SessionOpening::Opened { refresh_expires_at } => refresh_expires_at,
@@ -71,7 +74,9 @@ impl Flows {
                 return Err(Error::InvalidCredentials);
             }
         };
-        let refresh = self.tokens.issue_refresh(user.id, &sid, &jti, expires_at)?;
+        let refresh = self
+            .tokens
+            .issue_refresh(user.id, &sid, &jti, now, expires_at)?;
         self.pair(user, &sid, refresh.token)
     }
 

@@ -6,8 +6,12 @@
 //! claims, then an open session and an existing user); failures answer with
 //! the errors of SPEC §3. The session is checked once per request, however
 //! many extractors a handler uses.
+//!
+//! [`ClientInfo`] is who is calling: the client IP that
+//! [`middleware`](super::middleware) resolved (through `TRUSTED_PROXIES`),
+//! or else the TCP peer's, and the user agent.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header;
@@ -117,6 +121,11 @@ user_extractor!(Superuser, |user| active(&user).and_then(|()| {
 /// Longest user agent kept, in characters.
 const MAX_USER_AGENT: usize = 256;
 
+/// The client's IP address as resolved for this request (the peer's, or the
+/// one a trusted proxy forwarded), in the request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
@@ -124,10 +133,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
         parts: &mut Parts,
         _state: &S,
     ) -> std::result::Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let ip = match parts.extensions.get::<ClientIp>() {
+            Some(ClientIp(ip)) => Some(*ip),
+            None => parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_canonical()),
+        }
+        .map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

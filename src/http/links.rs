@@ -37,7 +37,10 @@ pub async fn forgot_password(
     client: ClientInfo,
     JsonBody(req): JsonBody<EmailRequest>,
 ) -> Result<Response> {
-    state.flows.request_password_reset(&req.email, &client)?;
+    state
+        .flows
+        .request_password_reset(&req.email, &client)
+        .await?;
     Ok(Envelope::ok(Message {
         message: "If that address is registered, a password reset link has been sent to it",
     })
@@ -113,9 +116,10 @@ pub async fn verify_email(
     ))]
 pub async fn resend_verification(
     State(state): State<AppState>,
+    client: ClientInfo,
     JsonBody(req): JsonBody<EmailRequest>,
 ) -> Result<Response> {
-    state.flows.resend_verification(&req.email)?;
+    state.flows.resend_verification(&req.email, &client).await?;
     Ok(Envelope::ok(Message {
         message: "If that address needs verification, a new link has been sent to it",
     })
@@ -133,7 +137,8 @@ pub async fn resend_verification(
     ))]
 pub async fn send_verification(
     state: State<AppState>,
+    client: ClientInfo,
     body: JsonBody<EmailRequest>,
 ) -> Result<Response> {
-    resend_verification(state, body).await
+    resend_verification(state, client, body).await
 }

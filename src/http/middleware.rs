@@ -1,10 +1,12 @@
 //! Cross-cutting middleware: request ids, request logs and metrics, the
-//! envelope guard for framework rejections, panic recovery and CORS.
+//! envelope guard for framework rejections, panic recovery, CORS, and the
+//! client's IP behind trusted proxies.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +14,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
+use super::extract::ClientIp;
 use crate::config::Config;
+use crate::domain::TrustedProxies;
 use crate::error::Error;
 
 /// The header carrying the request id.
@@ -38,6 +42,12 @@ pub(super) fn wrap(router: Router, config: &Config) -> Router {
             Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
         },
     ));
+    if !config.trusted_proxies.is_empty() {
+        router = router.layer(middleware::from_fn_with_state(
+            config.trusted_proxies.clone(),
+            client_ip,
+        ));
+    }
     if !config.cors_origins.is_empty() {
         // `*` (any origin) cannot go with credentials; listed origins may.
         let any = config.cors_origins.iter().any(|o| o == "*");
@@ -63,6 +73,26 @@ pub(super) fn wrap(router: Router, config: &Config) -> Router {
     // Outermost, so that every answer (CORS preflights included) is
     // measured and carries a request id.
     router.layer(middleware::from_fn(observe))
+}
+
+/// For a request from a trusted proxy, takes the client's IP from
+/// `X-Forwarded-For` (see [`TrustedProxies::client_ip`]); sessions, security
+/// events and rate limits then use it through [`crate::domain::ClientInfo`].
+async fn client_ip(
+    State(proxies): State<TrustedProxies>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        let ip = proxies.client_ip(peer.ip(), forwarded);
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    next.run(req).await
 }
 
 /// Assigns the request id, logs and measures the request, and marks every

@@ -1,6 +1,7 @@
 //! A bounded pool that runs password hashing off the async runtime.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tokio::sync::Semaphore;
@@ -18,6 +19,8 @@ pub struct PasswordHasherPool {
     running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+    /// Hashes and verifications started, since the pool was made.
+    started: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PasswordHasherPool {
@@ -40,12 +43,19 @@ impl PasswordHasherPool {
             running: Arc::new(Semaphore::new(cfg.workers)),
             admitted: Arc::new(Semaphore::new(cfg.workers + cfg.queue_capacity)),
             dummy_hash: dummy.into(),
+            started: Arc::new(AtomicU64::new(0)),
         })
     }
 
     /// The policy new hashes follow.
     pub fn policy(&self) -> HashPolicy {
         self.policy
+    }
+
+    /// How many hashes and verifications this pool (and its clones) started:
+    /// a request that did none did no hashing work.
+    pub fn jobs_started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
     }
 
     async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -59,6 +69,7 @@ impl PasswordHasherPool {
             .acquire_owned()
             .await
             .map_err(Error::internal)?;
+        self.started.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let out = tokio::task::spawn_blocking(move || {
             let out = job();

@@ -15,6 +15,7 @@ macro_rules! user_columns {
     };
 }
 
+mod data_migrations;
 mod events;
 mod mail_queue;
 mod models;
@@ -61,10 +62,16 @@ pub struct Store {
     backend: Backend,
 }
 
-/// The form of an e-mail that uniqueness and look-ups use: trimmed and
-/// lower-cased with Rust's full Unicode rules (identical on both databases).
+/// The form of an e-mail that uniqueness and look-ups use (SPEC §4):
+/// trimmed, NFKC-normalised and lower-cased with Rust's full Unicode rules,
+/// so that the composed and decomposed spellings of `jürgen@…`, or a
+/// full-width `ａ`, are one account. Computed here, not in SQL, so both
+/// databases agree.
 pub fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
+    use unicode_normalization::UnicodeNormalization as _;
+    let folded = email.trim().nfkc().collect::<String>().to_lowercase();
+    // Lower-casing can leave a sequence that NFKC writes differently.
+    folded.nfkc().collect()
 }
 
 /// SHA-256 of a secret, hex: what is stored instead of tokens themselves.
@@ -146,6 +153,7 @@ impl Store {
                     .await?
             }
         }
+        self.rekey_emails().await?;
         Ok(())
     }
 

@@ -174,6 +174,8 @@ pub struct NewSession<'a> {
     pub lifetimes: &'a Lifetimes,
     /// Who opens it.
     pub client: &'a ClientInfo,
+    /// The time of the login (Unix seconds), also the first token's `iat`.
+    pub now: i64,
 }
 
 /// What must still hold of the user when the session is opened.

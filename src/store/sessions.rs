@@ -22,7 +22,7 @@ impl Store {
         new: &NewSession<'_>,
         check: &StillValid<'_>,
     ) -> Result<SessionOpening> {
-        let now = now_unix();
+        let now = new.now;
         let mut tx = self.begin_write().await?;
         let lock = self.lock_clause();
         let sql =
@@ -110,14 +110,16 @@ impl Store {
     ///   successor is handed out again, nothing new is recorded;
     /// - reuse: anything else already spent; the session is revoked;
     /// - expiry: the session reached its absolute lifetime.
+    ///
+    /// `now` is the time of the refresh, also the successor's `iat`.
     pub async fn rotate_refresh_token(
         &self,
         session_id: &str,
         jti: &str,
         successor: &str,
         lifetimes: &Lifetimes,
+        now: i64,
     ) -> Result<RefreshOutcome> {
-        let now = now_unix();
         let jti_hash = hash_secret(jti);
         let successor_hash = hash_secret(successor);
         let mut tx = self.begin_write().await?;
