@@ -37,6 +37,7 @@ mod session;
 mod sessions;
 
 pub use authenticate::AuthSession;
+pub use profile::LOCKED_PROFILE_KEYS;
 pub use register::{Registered, Registration};
 pub use session::TokenPair;
 pub(crate) use session::bearer as bearer_schema;

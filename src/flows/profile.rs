@@ -8,7 +8,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::store::User;
 
 /// Keys a user may not change through their profile.
-const LOCKED: [&str; 6] = [
+pub const LOCKED_PROFILE_KEYS: [&str; 6] = [
     "email",
     "password",
     "is_active",
@@ -33,7 +33,7 @@ impl Flows {
         .map_err(|e| errors.push(e))
         .ok()
         .flatten();
-        for locked in LOCKED {
+        for locked in LOCKED_PROFILE_KEYS {
             if changes.contains_key(locked) {
                 errors.push(FieldError::new(locked, "Cannot be changed here"));
             }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::AppState;
@@ -18,6 +18,7 @@ use super::openapi::schemas::{display_name, new_password};
 use super::response::{Envelope, Message, SessionView, UserView};
 use crate::domain::ClientInfo;
 use crate::error::{Error, ErrorEnvelope, Result};
+use crate::flows::LOCKED_PROFILE_KEYS;
 
 /// The current user.
 #[utoipa::path(get, path = "/me", tag = "account",
@@ -38,12 +39,19 @@ pub struct ProfileChanges(Map<String, Value>);
 
 impl PartialSchema for ProfileChanges {
     fn schema() -> RefOr<Schema> {
+        let locked = LOCKED_PROFILE_KEYS.join("|");
         ObjectBuilder::new()
             .property("name", display_name())
-            .description(Some(
-                "The changes: `name` and the application's own fields. Keys left out stay as they \
-                 are; `email`, `password`, `id` and the `is_…` flags cannot be changed here (422).",
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(format!("^(?!({locked})$)"))),
             ))
+            .description(Some(format!(
+                "The changes: `name` and the application's own fields; keys left out stay as \
+                 they are, other keys are ignored. These cannot be changed here (422): {}.",
+                LOCKED_PROFILE_KEYS.join(", ")
+            )))
             .into()
     }
 }
