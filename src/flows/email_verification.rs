@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use super::Flows;
 use super::links::plausible;
-use crate::domain::{ClientInfo, EmailAddress, SecurityEvent};
+use crate::domain::{ClientInfo, SecurityEvent};
 use crate::error::{Error, Result};
-use crate::limits::Rule;
 use crate::store::{TokenPurpose, User};
 
 impl Flows {
@@ -52,23 +51,17 @@ impl Flows {
         email: &str,
         client: &ClientInfo,
     ) -> Result<()> {
-        self.limits
-            .check_client(Rule::MailRequestPerIp, client)
-            .await?;
-        let email = EmailAddress::parse(email, "email").map_err(|e| Error::Validation(vec![e]))?;
-        let flows = Arc::clone(self);
-        self.tasks.spawn("verification resend", async move {
-            match flows.store.user_by_email(email.as_str()).await? {
-                Some(record)
-                    if record.user.is_active
-                        && !record.user.is_verified
-                        && flows.may_mail(&record.user.email).await =>
-                {
-                    flows.send_verification(&record.user).await
+        self.later_for_address(
+            "verification resend",
+            email,
+            client,
+            |flows, user| async move {
+                if user.is_active && !user.is_verified && flows.may_mail(&user.email).await {
+                    flows.send_verification(&user).await?;
                 }
-                _ => Ok(()),
-            }
-        });
-        Ok(())
+                Ok(())
+            },
+        )
+        .await
     }
 }

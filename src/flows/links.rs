@@ -1,13 +1,18 @@
 //! The one-time links of the mailbox flows: a token, stored hashed with its
 //! purpose and expiry, in the same transaction as the mail that carries it.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use super::Flows;
 use crate::clock::now_unix;
 use crate::domain::OutgoingMail;
-use crate::error::Result;
+use crate::domain::{ClientInfo, EmailAddress};
+use crate::error::{Error, Result};
+use crate::limits::Rule;
 use crate::mail::{password_changed_mail, reset_mail, verification_mail};
 use crate::random::one_time_token;
-use crate::store::{TokenPurpose, User};
+use crate::store::{TokenPurpose, User, email_key};
 
 /// Longest token accepted from a client before it is even looked up.
 pub(super) const MAX_TOKEN_LEN: usize = 256;
@@ -18,6 +23,44 @@ pub(super) fn plausible(token: &str) -> bool {
 }
 
 impl Flows {
+    /// The shape of both mailbox requests (a reset link, a new verification
+    /// link): the per-IP limit and the address's shape are checked now; the
+    /// look-up, and `job` for a registered user, run in the background after
+    /// the answer, so that the answer and its timing are the same whether or
+    /// not the address is registered.
+    pub(super) async fn later_for_address<F, Fut>(
+        self: &Arc<Self>,
+        what: &'static str,
+        email: &str,
+        client: &ClientInfo,
+        job: F,
+    ) -> Result<()>
+    where
+        F: FnOnce(Arc<Flows>, User) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.limits
+            .check_client(Rule::MailRequestPerIp, client)
+            .await?;
+        let email = EmailAddress::parse(email, "email").map_err(|e| Error::Validation(vec![e]))?;
+        let flows = Arc::clone(self);
+        self.tasks.spawn(what, async move {
+            match flows.store.user_by_email(email.as_str()).await? {
+                Some(record) => job(flows, record.user).await,
+                None => Ok(()),
+            }
+        });
+        Ok(())
+    }
+
+    /// Whether another reset or verification mail may go to `email` now
+    /// (`RATE_LIMIT_MAIL_PER_EMAIL`, counted where the mail would be sent).
+    pub(super) async fn may_mail(&self, email: &str) -> bool {
+        self.limits
+            .allows(Rule::MailPerEmail, &[&email_key(email)])
+            .await
+    }
+
     /// The mail that tells `email`'s owner their password was changed (or
     /// reset), queued in the same transaction as the change.
     pub(super) fn password_changed_notice(&self, email: &str, by_reset: bool) -> OutgoingMail {

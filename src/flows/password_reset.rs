@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use super::Flows;
 use super::links::plausible;
-use crate::domain::{ClientInfo, EmailAddress, SecurityEvent};
+use crate::domain::{ClientInfo, SecurityEvent};
 use crate::error::{Error, Result};
-use crate::limits::Rule;
 use crate::password::NewPassword;
-use crate::store::{TokenPurpose, email_key};
+use crate::store::TokenPurpose;
 
 impl Flows {
     /// Asks for a reset link, within the per-IP rate limit. Only the
@@ -23,38 +22,27 @@ impl Flows {
         email: &str,
         client: &ClientInfo,
     ) -> Result<()> {
-        self.limits
-            .check_client(Rule::MailRequestPerIp, client)
-            .await?;
-        let email = EmailAddress::parse(email, "email").map_err(|e| Error::Validation(vec![e]))?;
-        let flows = Arc::clone(self);
-        let client = client.clone();
-        self.tasks.spawn("password reset request", async move {
-            let Some(record) = flows.store.user_by_email(email.as_str()).await? else {
-                return Ok(());
-            };
-            if !record.user.is_active || !flows.may_mail(&record.user.email).await {
-                return Ok(());
-            }
-            flows.send_link(&record.user, TokenPurpose::Reset).await?;
-            flows
-                .store
-                .record_event(
-                    Some(record.user.id),
-                    SecurityEvent::PasswordResetRequested,
-                    &client,
-                )
-                .await
-        });
-        Ok(())
-    }
-
-    /// Whether another reset or verification mail may go to `email` now
-    /// (`RATE_LIMIT_MAIL_PER_EMAIL`, counted where the mail would be sent).
-    pub(super) async fn may_mail(&self, email: &str) -> bool {
-        self.limits
-            .allows(Rule::MailPerEmail, &[&email_key(email)])
-            .await
+        let requester = client.clone();
+        self.later_for_address(
+            "password reset request",
+            email,
+            client,
+            |flows, user| async move {
+                if !user.is_active || !flows.may_mail(&user.email).await {
+                    return Ok(());
+                }
+                flows.send_link(&user, TokenPurpose::Reset).await?;
+                flows
+                    .store
+                    .record_event(
+                        Some(user.id),
+                        SecurityEvent::PasswordResetRequested,
+                        &requester,
+                    )
+                    .await
+            },
+        )
+        .await
     }
 
     /// Whether a reset link can still be used (opening its page does not spend it).

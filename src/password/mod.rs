@@ -146,7 +146,7 @@ pub fn is_known_hash_format(hash: &str) -> bool {
     hash.starts_with("$argon2") && PasswordHash::new(hash).is_ok()
 }
 
-fn is_bcrypt(hash: &str) -> bool {
+pub(crate) fn is_bcrypt(hash: &str) -> bool {
     ["$2a$", "$2b$", "$2y$", "$2x$"]
         .iter()
         .any(|p| hash.starts_with(p))

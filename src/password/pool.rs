@@ -1,12 +1,22 @@
 //! A bounded pool that runs password hashing off the async runtime.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::{HashPolicy, NewPassword, hash_password, needs_rehash, verify_password};
+use super::{
+    BCRYPT_MAX_BYTES, HashPolicy, NewPassword, hash_password, is_bcrypt, needs_rehash,
+    verify_password,
+};
+
+/// Whether bcrypt refuses `password` against `hash` without working (it is
+/// over bcrypt's 72 bytes): such a refusal measures nothing.
+fn is_bcrypt_over_limit(password: &str, hash: &str) -> bool {
+    is_bcrypt(hash) && password.len() > BCRYPT_MAX_BYTES
+}
 use crate::config::PasswordConfig;
 use crate::error::{Error, Result};
 
@@ -21,6 +31,57 @@ pub struct PasswordHasherPool {
     dummy_hash: Arc<str>,
     /// Hashes and verifications started, since the pool was made.
     started: Arc<AtomicU64>,
+    /// How long a verification takes, per kind of stored hash.
+    costs: Arc<VerifyCosts>,
+}
+
+/// The smoothed time a verification takes for each kind of stored hash
+/// (its algorithm and parameters: `$2b$10`, `$argon2id$v=19$m=19456,t=2,p=1`).
+/// A failed verification is made to last as long as the slowest kind, so
+/// that an unknown e-mail, a wrong password on a current hash, one on a
+/// legacy bcrypt hash, and a password bcrypt refuses at once (over 72
+/// bytes) all answer in the same time (SPEC §7).
+#[derive(Debug, Default)]
+struct VerifyCosts(Mutex<HashMap<String, Duration>>);
+
+/// No failure is padded beyond this, whatever was measured.
+const MAX_PADDING: Duration = Duration::from_secs(2);
+
+impl VerifyCosts {
+    /// The kind of `hash`: everything before its salt.
+    fn kind(hash: &str) -> &str {
+        match hash.rfind('$') {
+            Some(end) if hash.starts_with("$argon2") => {
+                // `$argon2id$v=19$m=…,t=…,p=…$salt$hash`: drop salt and hash.
+                let head = &hash[..end];
+                head.rfind('$').map_or(head, |i| &head[..i])
+            }
+            _ => hash.get(..7).unwrap_or(hash),
+        }
+    }
+
+    /// Folds one measured verification of `hash` into its kind's average.
+    fn observe(&self, hash: &str, took: Duration) {
+        let took = took.min(MAX_PADDING);
+        let mut costs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let kind = Self::kind(hash);
+        let kinds = costs.len();
+        match costs.get_mut(kind) {
+            // Up fast, down slowly: an underestimate is what leaks.
+            Some(avg) if took > *avg => *avg = (*avg + took) / 2,
+            Some(avg) => *avg = (*avg * 7 + took) / 8,
+            None if kinds < 64 => {
+                costs.insert(kind.to_string(), took);
+            }
+            None => {}
+        }
+    }
+
+    /// The time every failed verification should take.
+    fn floor(&self) -> Duration {
+        let costs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        costs.values().copied().max().unwrap_or_default()
+    }
 }
 
 impl std::fmt::Debug for PasswordHasherPool {
@@ -36,14 +97,19 @@ impl PasswordHasherPool {
     /// they cost the same work as a wrong password).
     pub fn new(cfg: &PasswordConfig) -> anyhow::Result<Self> {
         let policy = HashPolicy::from_config(cfg);
+        let began = Instant::now();
         let dummy = hash_password("portcullis-dummy-password", policy)
             .map_err(|e| anyhow::anyhow!("computing the dummy hash: {e}"))?;
+        // Hashing costs what verifying does: the first estimate of the floor.
+        let costs = VerifyCosts::default();
+        costs.observe(&dummy, began.elapsed());
         Ok(Self {
             policy,
             running: Arc::new(Semaphore::new(cfg.workers)),
             admitted: Arc::new(Semaphore::new(cfg.workers + cfg.queue_capacity)),
             dummy_hash: dummy.into(),
             started: Arc::new(AtomicU64::new(0)),
+            costs: Arc::new(costs),
         })
     }
 
@@ -95,18 +161,40 @@ impl PasswordHasherPool {
     /// Verifies `password` against `stored`; with no stored hash (unknown
     /// user) it does the same work against a dummy hash and answers `false`.
     /// An unreadable stored hash also answers `false` (and is logged).
+    ///
+    /// A `false` answer never comes sooner than the slowest kind of stored
+    /// hash takes to verify (it waits, without holding a hashing thread), so
+    /// its timing tells nothing about the account. A kind of hash is known
+    /// once one of its verifications has been measured.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool> {
         let known = stored.is_some();
         let hash = stored.map_or_else(|| self.dummy_hash.to_string(), str::to_string);
         let password = password.to_string();
-        let outcome = self.run(move || verify_password(&password, &hash)).await?;
-        match outcome {
-            Ok(matched) => Ok(matched && known),
+        let measured = hash.clone();
+        let (outcome, began, took) = self
+            .run(move || {
+                let began = Instant::now();
+                let short_cut = is_bcrypt_over_limit(&password, &hash);
+                let outcome = verify_password(&password, &hash);
+                let took = (!short_cut && outcome.is_ok()).then(|| began.elapsed());
+                (outcome, began, took)
+            })
+            .await?;
+        if let Some(took) = took {
+            self.costs.observe(&measured, took);
+        }
+        let matched = match outcome {
+            Ok(matched) => matched && known,
             Err(e) => {
                 tracing::warn!(error = %e, "stored password hash could not be verified");
-                Ok(false)
+                false
             }
+        };
+        if !matched {
+            let until = began + self.costs.floor();
+            tokio::time::sleep_until(until.into()).await;
         }
+        Ok(matched)
     }
 
     /// Whether `stored` should be replaced by a hash under the current policy.
@@ -156,5 +244,69 @@ mod tests {
         let second = pool.verify("x", Some(&stored)).await;
         assert!(matches!(second, Err(Error::Unavailable)));
         assert!(!busy.await.unwrap().unwrap());
+    }
+
+    /// The median time of five runs of `f`.
+    async fn median<F, Fut>(mut f: F) -> Duration
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let began = Instant::now();
+            assert!(!f().await, "a failure was expected");
+            times.push(began.elapsed());
+        }
+        times.sort();
+        times[2]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_failure_takes_as_long_as_the_slowest_kind_of_hash() {
+        let mut c = cfg(2, 64);
+        c.hasher = HasherKind::Argon2id;
+        let pool = PasswordHasherPool::new(&c).unwrap();
+        // A legacy account: bcrypt at cost 11, several times slower than
+        // argon2id here.
+        let bcrypt = HashPolicy {
+            kind: HasherKind::Bcrypt,
+            bcrypt_rounds: 11,
+        };
+        let legacy = hash_password("the-right-password", bcrypt).unwrap();
+        let right = NewPassword::parse("the-right-password", None, &c, "p").unwrap();
+        let current = pool.hash(&right).await.unwrap();
+        assert!(
+            pool.verify("the-right-password", Some(&legacy))
+                .await
+                .unwrap()
+        );
+        let bcrypt_time = median(|| async {
+            pool.verify("a-wrong-password", Some(&legacy))
+                .await
+                .unwrap()
+        })
+        .await;
+        let too_long = "x".repeat(100);
+        let cases = [
+            ("unknown e-mail", None, "a-wrong-password"),
+            (
+                "wrong password, argon2id",
+                Some(current.as_str()),
+                "a-wrong-password",
+            ),
+            (
+                "over 72 bytes, bcrypt",
+                Some(legacy.as_str()),
+                too_long.as_str(),
+            ),
+        ];
+        for (what, stored, password) in cases {
+            let took = median(|| async { pool.verify(password, stored).await.unwrap() }).await;
+            assert!(
+                took * 4 >= bcrypt_time * 3,
+                "{what} answered in {took:?}, a wrong password on bcrypt in {bcrypt_time:?}"
+            );
+        }
     }
 }
