@@ -115,17 +115,24 @@ fn zero_configuration_start_restart_and_sigterm() {
     let (child, addr) = start(dir.path(), &[]);
     assert!(dir.path().join("data/portcullis.db").exists());
     let key = dir.path().join("data/secret.key");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
     let secret = std::fs::read_to_string(&key).unwrap();
     let body = register(&addr, "first@example.com");
     assert_eq!(body["success"], true, "{body}");
     let token = body["data"]["access_token"].as_str().unwrap().to_string();
     assert_eq!(me_status(&addr, &token), "200");
+    // SPEC §1: what the server made under data/ is its user's alone, the
+    // verification mail in the outbox (a live link) included.
+    let eml = wait_for_eml(&dir.path().join("data/outbox"));
+    let data = dir.path().join("data");
+    expect_private(&[
+        (data.clone(), 0o700),
+        (data.join("secret.key"), 0o600),
+        (data.join("portcullis.db"), 0o600),
+        (data.join("portcullis.db-wal"), 0o600),
+        (data.join("portcullis.db-shm"), 0o600),
+        (data.join("outbox"), 0o700),
+        (eml, 0o600),
+    ]);
     assert_eq!(terminate(child).code(), Some(0));
 
     // The generated secret and the data survive a restart.
@@ -133,6 +140,46 @@ fn zero_configuration_start_restart_and_sigterm() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), secret);
     assert_eq!(me_status(&addr, &token), "200");
     assert_eq!(terminate(child).code(), Some(0));
+}
+
+/// The first `.eml` file to appear in `outbox` (waits up to 10 s).
+fn wait_for_eml(outbox: &Path) -> std::path::PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = std::fs::read_dir(outbox).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        });
+        if let Some(path) = found {
+            return path;
+        }
+        assert!(Instant::now() < deadline, "no mail in {}", outbox.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Checks the permission bits of each path (the test runs under a umask of
+/// 022 or looser, so a default mode would show as 0644 / 0755).
+#[track_caller]
+fn expect_private(paths: &[(std::path::PathBuf, u32)]) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let wrong: Vec<String> = paths
+            .iter()
+            .filter_map(|(path, want)| {
+                let mode = std::fs::metadata(path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                    .permissions()
+                    .mode()
+                    & 0o777;
+                (mode != *want).then(|| format!("{} is {mode:o}, not {want:o}", path.display()))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 }
 
 #[test]

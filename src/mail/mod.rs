@@ -87,7 +87,7 @@ impl Mailer {
         let outbox = config.smtp.is_none();
         if outbox {
             // Fail at start-up, not at the first mail, if the outbox is unusable.
-            std::fs::create_dir_all(&config.mail_outbox_dir).map_err(|e| {
+            crate::files::create_private_dir_all(&config.mail_outbox_dir).map_err(|e| {
                 anyhow::anyhow!(
                     "MAIL_OUTBOX_DIR: cannot create {}: {e}",
                     config.mail_outbox_dir.display()
