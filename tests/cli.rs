@@ -210,6 +210,8 @@ fn bad_configuration_exits_2_naming_the_variable() {
         ("CORS_ORIGINS", "https://app.example.com/login"),
         ("MAIL_FROM", "not an address"),
         ("APP_URL", "http://"),
+        ("METRICS_ADDR", "localhost:9464"),
+        ("METRICS_ADDR", "9464"),
     ] {
         let out = command(dir.path())
             .arg("serve")
@@ -235,6 +237,85 @@ fn bad_configuration_exits_2_naming_the_variable() {
         !dir.path().join("data/secret.key").exists(),
         "production must not generate a secret"
     );
+}
+
+/// `GET http://{addr}{path}`: the status and the body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://{addr}{path}"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.parse().unwrap_or(0), body.to_string())
+}
+
+/// Checks a 404 `NOT_FOUND` in the envelope.
+#[track_caller]
+fn expect_not_found((status, body): (u16, String)) {
+    assert_eq!(status, 404, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], "NOT_FOUND", "{body}");
+}
+
+/// Checks a Prometheus scrape that counted a request to `/healthz`.
+#[track_caller]
+fn expect_metrics((status, body): (u16, String)) {
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("portcullis_http_requests_total{")
+                && l.contains("route=\"/healthz\"")),
+        "no request counted in:\n{body}"
+    );
+}
+
+#[test]
+fn metrics_addr_serves_metrics_alone_beside_the_main_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    let (child, addr) = start(dir.path(), &[("METRICS_ADDR", &metrics)]);
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    // Development: /metrics on both listeners.
+    expect_metrics(get(&addr, "/metrics"));
+    expect_metrics(get(&metrics, "/metrics"));
+    // The metrics listener serves nothing else.
+    for path in ["/healthz", "/api/auth/me", "/docs", "/metrics/x"] {
+        expect_not_found(get(&metrics, path));
+    }
+    // One signal stops both.
+    assert_eq!(terminate(child).code(), Some(0));
+    assert!(std::net::TcpStream::connect(&metrics).is_err());
+}
+
+#[test]
+fn in_production_metrics_are_served_only_on_metrics_addr() {
+    let dir = tempfile::tempdir().unwrap();
+    let production = [
+        ("PORTCULLIS_ENV", "production"),
+        ("SECRET_KEY", "production-test-secret-7f3a9c2e5b8d1f4a6c0e"),
+    ];
+    // Without METRICS_ADDR, nowhere.
+    let (child, addr) = start(dir.path(), &production);
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    expect_not_found(get(&addr, "/metrics"));
+    assert_eq!(terminate(child).code(), Some(0));
+
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    let mut envs = production.to_vec();
+    envs.push(("METRICS_ADDR", &metrics));
+    let (child, addr) = start(dir.path(), &envs);
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    expect_not_found(get(&addr, "/metrics"));
+    expect_metrics(get(&metrics, "/metrics"));
+    expect_not_found(get(&metrics, "/api/auth/me"));
+    assert_eq!(terminate(child).code(), Some(0));
 }
 
 #[test]

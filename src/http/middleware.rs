@@ -35,13 +35,10 @@ fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_string())
 }
 
+/// The middleware of the main listener: panic recovery, the client IP
+/// behind trusted proxies, CORS, then request ids, logs and metrics.
 pub(super) fn wrap(router: Router, config: &Config) -> Router {
-    let mut router = router.layer(CatchPanicLayer::custom(
-        |_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a handler panicked");
-            Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
-        },
-    ));
+    let mut router = router.layer(catch_panic());
     if !config.trusted_proxies.is_empty() {
         router = router.layer(middleware::from_fn_with_state(
             config.trusted_proxies.clone(),
@@ -73,6 +70,22 @@ pub(super) fn wrap(router: Router, config: &Config) -> Router {
     // Outermost, so that every answer (CORS preflights included) is
     // measured and carries a request id.
     router.layer(middleware::from_fn(observe))
+}
+
+/// The middleware of the metrics listener: panic recovery, request ids,
+/// logs and metrics. No CORS: no browser page needs the metrics.
+pub(super) fn wrap_ops(router: Router) -> Router {
+    router
+        .layer(catch_panic())
+        .layer(middleware::from_fn(observe))
+}
+
+fn catch_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    fn on_panic(_panic: Box<dyn std::any::Any + Send>) -> Response {
+        tracing::error!("a handler panicked");
+        Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
+    }
+    CatchPanicLayer::custom(on_panic as fn(_) -> Response)
 }
 
 /// For a request from a trusted proxy, takes the client's IP from
