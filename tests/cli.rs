@@ -358,22 +358,6 @@ fn migrate_creates_the_database_and_exits() {
     assert!(dir.path().join("data/portcullis.db").exists());
 }
 
-/// Opens a connection to `addr`, sends `prefix`, then waits (sending nothing
-/// more) for the server to answer or close; what it got and after how long.
-fn stall(addr: &str, prefix: &[u8], patience: Duration) -> (String, Duration) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream.write_all(prefix).expect("send the prefix");
-    stream.set_read_timeout(Some(patience)).unwrap();
-    let started = Instant::now();
-    let mut got = Vec::new();
-    let _ = stream.read_to_end(&mut got);
-    (
-        String::from_utf8_lossy(&got).into_owned(),
-        started.elapsed(),
-    )
-}
-
 #[test]
 fn stalled_clients_are_cut_off() {
     let dir = tempfile::tempdir().unwrap();
@@ -384,14 +368,14 @@ fn stalled_clients_are_cut_off() {
     // after the header deadline (10 s), without an answer.
     let head_addr = addr.clone();
     let head = std::thread::spawn(move || {
-        stall(
+        common::stall(
             &head_addr,
             b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n",
             patience,
         )
     });
     // A body that never arrives: 408 in the envelope after 20 s.
-    let body = stall(
+    let body = common::stall(
         &addr,
         b"POST /api/auth/login/json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\"",
         patience,
