@@ -185,6 +185,24 @@ fn metric_method(method: &Method) -> &'static str {
     }
 }
 
+/// Refuses at once, with 413 `PAYLOAD_TOO_LARGE`, a request whose
+/// `Content-Length` announces a body over [`super::BODY_LIMIT`]: it would
+/// be refused once 64 KiB of it had arrived, so there is no point in
+/// waiting for it (a client announcing gigabytes and sending a trickle
+/// would otherwise hold the connection until the body deadline). Bodies
+/// without a length (chunked) are cut off by the extractors at the limit.
+pub(super) async fn refuse_announced_oversize(req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|len| len > super::BODY_LIMIT as u64) {
+        return Error::PayloadTooLarge.into_response();
+    }
+    next.run(req).await
+}
+
 /// What every answer of Portcullis's own routes gets (an application's
 /// routes answer as the application decides): framework rejections in the
 /// envelope, and `Cache-Control: no-store` on JSON that says nothing else,

@@ -63,6 +63,9 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
     }
     let portcullis_routes = portcullis_routes
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(
+            middleware::refuse_announced_oversize,
+        ))
         .layer(axum::middleware::map_response(
             middleware::portcullis_defaults,
         ));
