@@ -1238,8 +1238,8 @@ both_backends!(
     /// (JSON, form, `/token`), sent with a `Content-Length`, chunked without
     /// one, and a `Content-Length` of 10 GB with almost nothing behind it.
     /// Must be 413 `PAYLOAD_TOO_LARGE` in the envelope (also at `/token`),
-    /// at once (not after reading or waiting for the rest), and nothing is
-    /// stored.
+    /// without reading past 64 KiB, the 10 GB one at once (not after the
+    /// 20 s body deadline), and nothing is stored.
     oversized_bodies_are_refused,
     |app| async move {
         let user = app.register(&unique_email("big"), PASSWORD).await;

@@ -185,19 +185,26 @@ fn metric_method(method: &Method) -> &'static str {
     }
 }
 
+/// Bodies announced up to this size are read up to [`super::BODY_LIMIT`]
+/// before the 413, as any body is; larger ones are refused unread.
+const EAGER_REFUSAL_OVER: u64 = 1024 * 1024;
+
 /// Refuses at once, with 413 `PAYLOAD_TOO_LARGE`, a request whose
-/// `Content-Length` announces a body over [`super::BODY_LIMIT`]: it would
-/// be refused once 64 KiB of it had arrived, so there is no point in
-/// waiting for it (a client announcing gigabytes and sending a trickle
-/// would otherwise hold the connection until the body deadline). Bodies
-/// without a length (chunked) are cut off by the extractors at the limit.
+/// `Content-Length` announces a body of more than 1 MiB: it would be refused
+/// once 64 KiB of it had arrived, so there is no point in waiting for it (a
+/// client announcing gigabytes and sending a trickle would otherwise hold
+/// the connection until the body deadline). A body announced between
+/// 64 KiB and 1 MiB is still read up to the limit first, so that a client
+/// that sent all of a slightly oversized body gets its 413 rather than a
+/// connection reset by unread data. Bodies without a length (chunked) are
+/// cut off by the extractors at the limit.
 pub(super) async fn refuse_announced_oversize(req: Request, next: Next) -> Response {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if announced.is_some_and(|len| len > super::BODY_LIMIT as u64) {
+    if announced.is_some_and(|len| len > EAGER_REFUSAL_OVER) {
         return Error::PayloadTooLarge.into_response();
     }
     next.run(req).await
