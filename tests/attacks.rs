@@ -136,9 +136,9 @@ async fn outbox_token(app: &TestApp, to: &str, subject: &str, path: &str) -> Str
     loop {
         let newest = read_mail_dir(&app.outbox(), "eml")
             .into_iter()
+            .rev()
             .filter_map(|(_, raw)| Mail::parse(&raw).ok())
-            .filter(|m| m.subject() == subject && m.header("To").is_some_and(|t| t.contains(to)))
-            .last();
+            .find(|m| m.subject() == subject && m.header("To").is_some_and(|t| t.contains(to)));
         if let Some(mail) = newest {
             return mail.token(&app.base_url, path);
         }
