@@ -148,8 +148,11 @@ impl Portcullis {
 
     /// All Portcullis routes: the auth endpoints under `AUTH_ROUTE_PREFIX`,
     /// the pages behind the mailed links, and `/healthz`, `/readyz`,
-    /// `/metrics`, `/.well-known/jwks.json`, `/openapi.json` and `/docs` at
-    /// the root; every error in the envelope, a request id on every response.
+    /// `/.well-known/jwks.json`, `/openapi.json`, `/docs` and (in
+    /// development only) `/metrics` at the root; every error in the
+    /// envelope, a request id on every response. With
+    /// `PORTCULLIS_ENV=production`, `/metrics` answers 404 here: serve
+    /// [`Portcullis::metrics_router`] on a listener of its own.
     ///
     /// To add routes of your own under the same request ids, metrics, panic
     /// recovery and CORS, use [`Portcullis::app`] instead of merging.
@@ -167,6 +170,24 @@ impl Portcullis {
     /// applies to Portcullis's).
     pub fn app(&self, routes: Router<AppState>) -> Router {
         crate::http::routes::app(&self.state, routes)
+    }
+
+    /// `/metrics` (Prometheus text) alone, for a listener that only your
+    /// monitoring can reach: the binary serves it on `METRICS_ADDR`
+    /// ([`Config::metrics_addr`]). Every other path answers 404 in the
+    /// envelope. In production this is the only place the metrics are
+    /// served, since they reveal activity (logins, mail sent).
+    ///
+    /// ```no_run
+    /// # async fn run(auth: portcullis::Portcullis) -> anyhow::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9464").await?;
+    /// let metrics = auth.metrics_router();
+    /// let drain = std::time::Duration::from_secs(1);
+    /// portcullis::http::server::serve(listener, metrics, portcullis::shutdown_signal(), drain).await;
+    /// # Ok(()) }
+    /// ```
+    pub fn metrics_router(&self) -> Router {
+        crate::http::routes::metrics()
     }
 
     /// Stops cleanly once the server has stopped: background work is refused

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use crate::app::{Portcullis, shutdown_signal};
 use crate::config::{Config, ConfigError};
@@ -93,7 +94,9 @@ where
     }
 }
 
-/// Runs the server until SIGTERM or SIGINT, then drains and closes the database.
+/// Runs the server until SIGTERM or SIGINT, then drains and closes the
+/// database. With `METRICS_ADDR`, a second listener serves `/metrics` alone
+/// and stops on the same signal.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.secret_generated {
         tracing::warn!(
@@ -102,20 +105,64 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let bind = config.bind_address();
+    let metrics_addr = config.metrics_addr;
+    let production = config.production;
     let auth = Portcullis::builder(config).build().await?;
     let app = auth.router();
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let metrics_listener = match metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("METRICS_ADDR: cannot listen on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     let local = listener.local_addr()?;
+
+    // One signal stops both listeners.
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing requests in flight");
+            stop.cancel();
+        }
+    });
+    let metrics_server = match metrics_listener {
+        Some(metrics_listener) => {
+            let metrics_local = metrics_listener.local_addr()?;
+            tracing::info!(
+                metrics_address = %metrics_local,
+                "metrics served on http://{metrics_local}/metrics"
+            );
+            Some(tokio::spawn(crate::http::server::serve(
+                metrics_listener,
+                auth.metrics_router(),
+                stop.clone().cancelled_owned(),
+                DRAIN_TIMEOUT,
+            )))
+        }
+        None if production => {
+            tracing::info!(
+                "METRICS_ADDR is not set: /metrics is not served (in production it is served only on METRICS_ADDR)"
+            );
+            None
+        }
+        None => None,
+    };
     tracing::info!(address = %local, "portcullis listening on {local}");
 
-    let shutdown = async {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing requests in flight");
-    };
-    if !crate::http::server::serve(listener, app, shutdown, DRAIN_TIMEOUT).await {
+    if !crate::http::server::serve(listener, app, stop.clone().cancelled_owned(), DRAIN_TIMEOUT)
+        .await
+    {
         tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
+    }
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
     }
     if !auth.shutdown(TASK_DRAIN_TIMEOUT).await {
         tracing::warn!(

@@ -40,7 +40,8 @@
 //!   [`password`], [`token`], [`mail`], [`limits`] (rate limits, in memory
 //!   or Redis), [`fields`], [`config`];
 //! - shared by all: [`domain`] (parsed inputs, events, messages), [`error`],
-//!   [`clock`], [`random`], [`telemetry`].
+//!   [`clock`], [`random`], [`files`] (private files and directories),
+//!   [`telemetry`].
 
 #![warn(missing_docs)]
 
@@ -51,6 +52,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod fields;
+pub mod files;
 pub mod flows;
 pub mod http;
 pub mod limits;

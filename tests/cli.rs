@@ -115,17 +115,24 @@ fn zero_configuration_start_restart_and_sigterm() {
     let (child, addr) = start(dir.path(), &[]);
     assert!(dir.path().join("data/portcullis.db").exists());
     let key = dir.path().join("data/secret.key");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
     let secret = std::fs::read_to_string(&key).unwrap();
     let body = register(&addr, "first@example.com");
     assert_eq!(body["success"], true, "{body}");
     let token = body["data"]["access_token"].as_str().unwrap().to_string();
     assert_eq!(me_status(&addr, &token), "200");
+    // SPEC §1: what the server made under data/ is its user's alone, the
+    // verification mail in the outbox (a live link) included.
+    let eml = wait_for_eml(&dir.path().join("data/outbox"));
+    let data = dir.path().join("data");
+    expect_private(&[
+        (data.clone(), 0o700),
+        (data.join("secret.key"), 0o600),
+        (data.join("portcullis.db"), 0o600),
+        (data.join("portcullis.db-wal"), 0o600),
+        (data.join("portcullis.db-shm"), 0o600),
+        (data.join("outbox"), 0o700),
+        (eml, 0o600),
+    ]);
     assert_eq!(terminate(child).code(), Some(0));
 
     // The generated secret and the data survive a restart.
@@ -133,6 +140,46 @@ fn zero_configuration_start_restart_and_sigterm() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), secret);
     assert_eq!(me_status(&addr, &token), "200");
     assert_eq!(terminate(child).code(), Some(0));
+}
+
+/// The first `.eml` file to appear in `outbox` (waits up to 10 s).
+fn wait_for_eml(outbox: &Path) -> std::path::PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = std::fs::read_dir(outbox).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        });
+        if let Some(path) = found {
+            return path;
+        }
+        assert!(Instant::now() < deadline, "no mail in {}", outbox.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Checks the permission bits of each path (the test runs under a umask of
+/// 022 or looser, so a default mode would show as 0644 / 0755).
+#[track_caller]
+fn expect_private(paths: &[(std::path::PathBuf, u32)]) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let wrong: Vec<String> = paths
+            .iter()
+            .filter_map(|(path, want)| {
+                let mode = std::fs::metadata(path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                    .permissions()
+                    .mode()
+                    & 0o777;
+                (mode != *want).then(|| format!("{} is {mode:o}, not {want:o}", path.display()))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 }
 
 #[test]
@@ -163,6 +210,8 @@ fn bad_configuration_exits_2_naming_the_variable() {
         ("CORS_ORIGINS", "https://app.example.com/login"),
         ("MAIL_FROM", "not an address"),
         ("APP_URL", "http://"),
+        ("METRICS_ADDR", "localhost:9464"),
+        ("METRICS_ADDR", "9464"),
     ] {
         let out = command(dir.path())
             .arg("serve")
@@ -188,6 +237,85 @@ fn bad_configuration_exits_2_naming_the_variable() {
         !dir.path().join("data/secret.key").exists(),
         "production must not generate a secret"
     );
+}
+
+/// `GET http://{addr}{path}`: the status and the body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://{addr}{path}"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.parse().unwrap_or(0), body.to_string())
+}
+
+/// Checks a 404 `NOT_FOUND` in the envelope.
+#[track_caller]
+fn expect_not_found((status, body): (u16, String)) {
+    assert_eq!(status, 404, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], "NOT_FOUND", "{body}");
+}
+
+/// Checks a Prometheus scrape that counted a request to `/healthz`.
+#[track_caller]
+fn expect_metrics((status, body): (u16, String)) {
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("portcullis_http_requests_total{")
+                && l.contains("route=\"/healthz\"")),
+        "no request counted in:\n{body}"
+    );
+}
+
+#[test]
+fn metrics_addr_serves_metrics_alone_beside_the_main_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    let (child, addr) = start(dir.path(), &[("METRICS_ADDR", &metrics)]);
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    // Development: /metrics on both listeners.
+    expect_metrics(get(&addr, "/metrics"));
+    expect_metrics(get(&metrics, "/metrics"));
+    // The metrics listener serves nothing else.
+    for path in ["/healthz", "/api/auth/me", "/docs", "/metrics/x"] {
+        expect_not_found(get(&metrics, path));
+    }
+    // One signal stops both.
+    assert_eq!(terminate(child).code(), Some(0));
+    assert!(std::net::TcpStream::connect(&metrics).is_err());
+}
+
+#[test]
+fn in_production_metrics_are_served_only_on_metrics_addr() {
+    let dir = tempfile::tempdir().unwrap();
+    let production = [
+        ("PORTCULLIS_ENV", "production"),
+        ("SECRET_KEY", "production-test-secret-7f3a9c2e5b8d1f4a6c0e"),
+    ];
+    // Without METRICS_ADDR, nowhere.
+    let (child, addr) = start(dir.path(), &production);
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    expect_not_found(get(&addr, "/metrics"));
+    assert_eq!(terminate(child).code(), Some(0));
+
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    let mut envs = production.to_vec();
+    envs.push(("METRICS_ADDR", &metrics));
+    let (child, addr) = start(dir.path(), &envs);
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    expect_not_found(get(&addr, "/metrics"));
+    expect_metrics(get(&metrics, "/metrics"));
+    expect_not_found(get(&metrics, "/api/auth/me"));
+    assert_eq!(terminate(child).code(), Some(0));
 }
 
 #[test]
@@ -230,22 +358,6 @@ fn migrate_creates_the_database_and_exits() {
     assert!(dir.path().join("data/portcullis.db").exists());
 }
 
-/// Opens a connection to `addr`, sends `prefix`, then waits (sending nothing
-/// more) for the server to answer or close; what it got and after how long.
-fn stall(addr: &str, prefix: &[u8], patience: Duration) -> (String, Duration) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream.write_all(prefix).expect("send the prefix");
-    stream.set_read_timeout(Some(patience)).unwrap();
-    let started = Instant::now();
-    let mut got = Vec::new();
-    let _ = stream.read_to_end(&mut got);
-    (
-        String::from_utf8_lossy(&got).into_owned(),
-        started.elapsed(),
-    )
-}
-
 #[test]
 fn stalled_clients_are_cut_off() {
     let dir = tempfile::tempdir().unwrap();
@@ -256,14 +368,14 @@ fn stalled_clients_are_cut_off() {
     // after the header deadline (10 s), without an answer.
     let head_addr = addr.clone();
     let head = std::thread::spawn(move || {
-        stall(
+        common::stall(
             &head_addr,
             b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n",
             patience,
         )
     });
     // A body that never arrives: 408 in the envelope after 20 s.
-    let body = stall(
+    let body = common::stall(
         &addr,
         b"POST /api/auth/login/json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\"",
         patience,

@@ -721,7 +721,14 @@ fn config_source() -> String {
 fn settings_read_by_config() -> BTreeSet<String> {
     let source = config_source();
     let mut names = BTreeSet::new();
-    for accessor in [".get(", ".flag(", ".parse(", ".positive(", ".list("] {
+    for accessor in [
+        ".get(",
+        ".flag(",
+        ".parse(",
+        ".positive(",
+        ".list(",
+        ".duration(",
+    ] {
         for (at, _) in source.match_indices(accessor) {
             let rest = source[at + accessor.len()..].trim_start();
             let Some(quoted) = rest.strip_prefix('"') else {

@@ -308,3 +308,78 @@ both_backends!(
         }
     }
 );
+
+/// Serves `router` on a local port of its own, as an application serves
+/// `Portcullis::metrics_router` beside its main listener; the base URL.
+async fn serve_beside(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(portcullis::http::server::serve(
+        listener,
+        router,
+        std::future::pending::<()>(),
+        std::time::Duration::from_secs(1),
+    ));
+    base
+}
+
+/// Checks a Prometheus scrape that counted a request to `/healthz`.
+#[track_caller]
+fn expect_scrape(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|ct| ct.starts_with("text/plain")),
+        "{:?}",
+        reply.header("content-type")
+    );
+    assert!(
+        reply
+            .text()
+            .lines()
+            .any(|l| l.starts_with("portcullis_http_requests_total{")
+                && l.contains("route=\"/healthz\"")),
+        "no request counted:\n{}",
+        reply.text()
+    );
+}
+
+both_backends!(
+    the_metrics_router_serves_metrics_alone,
+    |backend: Backend| async move {
+        for production in [false, true] {
+            let mut vars = vec![];
+            if production {
+                vars.push(("PORTCULLIS_ENV", "production"));
+            }
+            let app = TestApp::builder(backend).vars(&vars).spawn().await;
+            let metrics = serve_beside(app.portcullis.metrics_router()).await;
+            app.get_root("/healthz").await.expect_ok(StatusCode::OK);
+
+            let scrape = app.send(app.client.get(format!("{metrics}/metrics"))).await;
+            expect_scrape(&scrape);
+            for path in ["/healthz", "/api/auth/me", "/openapi.json"] {
+                app.send(app.client.get(format!("{metrics}{path}")))
+                    .await
+                    .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+            }
+            app.send(app.client.post(format!("{metrics}/metrics")))
+                .await
+                .expect_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+
+            // The main router: /metrics in development only, and described
+            // in the OpenAPI document only where it is served.
+            let main = app.get_root("/metrics").await;
+            let doc = app.get_root("/openapi.json").await;
+            let described = doc.body["paths"].get("/metrics").is_some();
+            if production {
+                main.expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+                assert!(!described, "production describes /metrics");
+            } else {
+                expect_scrape(&main);
+                assert!(described, "development does not describe /metrics");
+            }
+        }
+    }
+);

@@ -775,6 +775,119 @@ both_backends!(
     }
 );
 
+/// What `mail_queue` holds of a message.
+#[derive(Debug)]
+struct QueuedRow {
+    /// The text and HTML bodies, one after the other.
+    body: String,
+    link: Option<String>,
+    last_error: Option<String>,
+    attempts: i64,
+    next_attempt_at: i64,
+    sent: bool,
+}
+
+/// The `mail_queue` row of the only message to `to`.
+async fn queued_row(app: &TestApp, to: &str) -> QueuedRow {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        i64,
+        Option<i64>,
+    );
+    let (text, html, link, last_error, attempts, next_attempt_at, sent_at): Row = sqlx::query_as(
+        "SELECT text_body, html_body, link, last_error, attempts, next_attempt_at, sent_at \
+         FROM mail_queue WHERE recipient = $1",
+    )
+    .bind(to)
+    .fetch_one(app.store().pool())
+    .await
+    .expect("one queued message");
+    QueuedRow {
+        body: text + &html,
+        link,
+        last_error,
+        attempts,
+        next_attempt_at,
+        sent: sent_at.is_some(),
+    }
+}
+
+both_backends!(
+    mail_given_up_after_the_last_attempt_loses_its_link,
+    |backend: Backend| async move {
+        // Nothing ever listens on the SMTP port.
+        let app = TestApp::builder(backend)
+            .mail(MailMode::SmtpAt(free_port()))
+            .spawn()
+            .await;
+        let email = "alice@example.com";
+        app.register(email, PASSWORD).await;
+
+        // After a failed attempt that is not the last, the message keeps its
+        // body and link, to be retried.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let row = loop {
+            let row = queued_row(&app, email).await;
+            if row.last_error.is_some() {
+                break row;
+            }
+            assert!(Instant::now() < deadline, "the mail was never attempted");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let link = row.link.expect("a verification mail carries its link");
+        assert!(
+            row.body.contains(&link),
+            "the body lost its link before the last attempt"
+        );
+
+        // Make the next attempt the last one, and due now (the first retry
+        // waits 5 s, so the worker is not sending it at this moment).
+        let max = portcullis::mail::MAX_ATTEMPTS;
+        sqlx::query(
+            "UPDATE mail_queue SET attempts = $1, next_attempt_at = 0 WHERE recipient = $2",
+        )
+        .bind(max - 1)
+        .bind(email)
+        .execute(app.store().pool())
+        .await
+        .unwrap();
+
+        // It fails too: the message is set aside for good, without the live
+        // link (SPEC §1, §6), as a delivered message is.
+        let far = common::now() + 365 * 86_400;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let row = loop {
+            let row = queued_row(&app, email).await;
+            if row.attempts >= max && row.next_attempt_at > far {
+                break row;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the last attempt was not made or the mail not set aside: {row:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(row.attempts, max, "{row:?}");
+        assert!(!row.sent, "an undelivered mail counts as sent");
+        assert!(
+            row.last_error.is_some_and(|e| !e.is_empty()),
+            "the reason is not kept for an operator"
+        );
+        assert_eq!(row.link, None, "a given-up mail keeps its link");
+        assert_eq!(row.body, "", "a given-up mail keeps its body");
+        // Whom it was for and what it was stay, for the operator.
+        let subjects = app
+            .db
+            .strings("SELECT subject FROM mail_queue WHERE sent_at IS NULL")
+            .await;
+        assert_eq!(subjects, [VERIFY_SUBJECT]);
+    }
+);
+
 // ---- pages ---------------------------------------------------------------------
 
 fn assert_page_headers(page: &Reply) {

@@ -21,6 +21,7 @@ mod source;
 mod tokens;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -199,6 +200,9 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// The address of a second listener that serves `/metrics` alone
+    /// (`METRICS_ADDR`); in production `/metrics` is served only there.
+    pub metrics_addr: Option<SocketAddr>,
     /// Also hand out the refresh token as a cookie.
     pub refresh_cookie: bool,
     /// Allowed CORS origins.
@@ -277,6 +281,7 @@ impl Config {
             verify_token_ttl: mail.verify_token_ttl,
             rate_limits,
             trusted_proxies: server.trusted_proxies,
+            metrics_addr: server.metrics_addr,
             refresh_cookie: tokens.refresh_cookie,
             cors_origins: server.cors_origins,
             route_prefix: server.route_prefix,

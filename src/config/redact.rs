@@ -66,6 +66,7 @@ impl std::fmt::Debug for Config {
             .field("verify_token_ttl", &self.verify_token_ttl)
             .field("rate_limits", &self.rate_limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_addr", &self.metrics_addr)
             .field("refresh_cookie", &self.refresh_cookie)
             .field("cors_origins", &self.cors_origins)
             .field("route_prefix", &self.route_prefix)

@@ -30,7 +30,8 @@ pub(super) fn resolve(
     })
 }
 
-/// Reads `DIR/secret.key`, creating it (mode 0600) with a new secret if absent.
+/// Reads `DIR/secret.key`, creating it (mode 0600, in a directory created
+/// with mode 0700) with a new secret if absent.
 fn load_or_create_secret(dir: &Path) -> Result<String, ConfigError> {
     let path = dir.join("secret.key");
     let fail = |what: &str, e: std::io::Error| {
@@ -54,7 +55,8 @@ fn load_or_create_secret(dir: &Path) -> Result<String, ConfigError> {
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory of", e))?;
+            crate::files::create_private_dir_all(dir)
+                .map_err(|e| fail("creating the directory of", e))?;
             let key = generate_secret();
             write_private(&path, &key).map_err(|e| fail("writing", e))?;
             Ok(key)
@@ -67,11 +69,10 @@ fn load_or_create_secret(dir: &Path) -> Result<String, ConfigError> {
 /// writes `contents` and a newline to it.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
+    let mut file = crate::files::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
@@ -96,5 +97,16 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_data_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        load_or_create_secret(&data).unwrap();
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }

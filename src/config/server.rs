@@ -1,5 +1,8 @@
 //! HTTP server settings: the address to bind, the public URL, where the
-//! routes are mounted, the CORS origins and the trusted reverse proxies.
+//! routes are mounted, the CORS origins, the trusted reverse proxies and the
+//! metrics listener.
+
+use std::net::SocketAddr;
 
 use super::ConfigError;
 use super::source::Source;
@@ -15,6 +18,7 @@ pub(super) struct Server {
     /// Without a trailing `/`.
     pub route_prefix: String,
     pub trusted_proxies: TrustedProxies,
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The server settings.
@@ -29,6 +33,21 @@ pub(super) fn read(src: &Source<'_>) -> Result<Server, ConfigError> {
         cors_origins: parse_cors_origins(src.list("CORS_ORIGINS"))?,
         route_prefix,
         trusted_proxies: trusted_proxies(src)?,
+        metrics_addr: metrics_addr(src)?,
+    })
+}
+
+/// `METRICS_ADDR`: the address (IP and port) of the listener that serves
+/// `/metrics` alone, e.g. `127.0.0.1:9464`.
+fn metrics_addr(src: &Source<'_>) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(raw) = src.get("METRICS_ADDR") else {
+        return Ok(None);
+    };
+    raw.parse().map(Some).map_err(|_| {
+        ConfigError::new(
+            "METRICS_ADDR",
+            format!("expected an IP address and a port such as 127.0.0.1:9464, got {raw:?}"),
+        )
     })
 }
 
@@ -187,6 +206,28 @@ mod tests {
         for bad in ["10.0.0.0/33", "localhost", "10.0.0.1/8/2", "1.2.3"] {
             let err = Config::from_vars([("TRUSTED_PROXIES", bad)]).unwrap_err();
             assert_eq!(err.variable, "TRUSTED_PROXIES", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_metrics_address_is_an_ip_and_a_port() {
+        assert_eq!(
+            Config::from_vars([("PORT", "8000")]).unwrap().metrics_addr,
+            None
+        );
+        let cfg = Config::from_vars([("METRICS_ADDR", " 127.0.0.1:9464 ")]).unwrap();
+        assert_eq!(cfg.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+        let cfg = Config::from_vars([("AUTH_METRICS_ADDR", "[::1]:9464")]).unwrap();
+        assert_eq!(cfg.metrics_addr, Some("[::1]:9464".parse().unwrap()));
+        for bad in [
+            "9464",
+            "localhost:9464",
+            "127.0.0.1",
+            "127.0.0.1:99999",
+            ":9464",
+        ] {
+            let err = Config::from_vars([("METRICS_ADDR", bad)]).unwrap_err();
+            assert_eq!(err.variable, "METRICS_ADDR", "{bad}");
         }
     }
 

@@ -35,13 +35,10 @@ fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_string())
 }
 
+/// The middleware of the main listener: panic recovery, the client IP
+/// behind trusted proxies, CORS, then request ids, logs and metrics.
 pub(super) fn wrap(router: Router, config: &Config) -> Router {
-    let mut router = router.layer(CatchPanicLayer::custom(
-        |_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a handler panicked");
-            Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
-        },
-    ));
+    let mut router = router.layer(catch_panic());
     if !config.trusted_proxies.is_empty() {
         router = router.layer(middleware::from_fn_with_state(
             config.trusted_proxies.clone(),
@@ -73,6 +70,22 @@ pub(super) fn wrap(router: Router, config: &Config) -> Router {
     // Outermost, so that every answer (CORS preflights included) is
     // measured and carries a request id.
     router.layer(middleware::from_fn(observe))
+}
+
+/// The middleware of the metrics listener: panic recovery, request ids,
+/// logs and metrics. No CORS: no browser page needs the metrics.
+pub(super) fn wrap_ops(router: Router) -> Router {
+    router
+        .layer(catch_panic())
+        .layer(middleware::from_fn(observe))
+}
+
+fn catch_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    fn on_panic(_panic: Box<dyn std::any::Any + Send>) -> Response {
+        tracing::error!("a handler panicked");
+        Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
+    }
+    CatchPanicLayer::custom(on_panic as fn(_) -> Response)
 }
 
 /// For a request from a trusted proxy, takes the client's IP from
@@ -170,6 +183,31 @@ fn metric_method(method: &Method) -> &'static str {
         Method::CONNECT => "CONNECT",
         _ => "OTHER",
     }
+}
+
+/// Bodies announced up to this size are read up to [`super::BODY_LIMIT`]
+/// before the 413, as any body is; larger ones are refused unread.
+const EAGER_REFUSAL_OVER: u64 = 1024 * 1024;
+
+/// Refuses at once, with 413 `PAYLOAD_TOO_LARGE`, a request whose
+/// `Content-Length` announces a body of more than 1 MiB: it would be refused
+/// once 64 KiB of it had arrived, so there is no point in waiting for it (a
+/// client announcing gigabytes and sending a trickle would otherwise hold
+/// the connection until the body deadline). A body announced between
+/// 64 KiB and 1 MiB is still read up to the limit first, so that a client
+/// that sent all of a slightly oversized body gets its 413 rather than a
+/// connection reset by unread data. Bodies without a length (chunked) are
+/// cut off by the extractors at the limit.
+pub(super) async fn refuse_announced_oversize(req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|len| len > EAGER_REFUSAL_OVER) {
+        return Error::PayloadTooLarge.into_response();
+    }
+    next.run(req).await
 }
 
 /// What every answer of Portcullis's own routes gets (an application's

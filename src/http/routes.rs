@@ -31,10 +31,19 @@ fn auth_routes() -> Router<AppState> {
 }
 
 /// Portcullis's routes and the application's `routes` under one stack of
-/// middleware (see [`crate::Portcullis::app`]).
+/// middleware (see [`crate::Portcullis::app`]). In production `/metrics` is
+/// left out (it answers 404 like any unknown path): metrics reveal activity,
+/// so they are served only by [`metrics`], on a listener of their own.
 pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
     let prefix = &state.config.route_prefix;
-    let portcullis_routes = Router::new()
+    let mut document = openapi::document(&state.config, &state.fields);
+    if state.config.production
+        && let Some(paths) = document["paths"].as_object_mut()
+    {
+        // Not served here in production: not described here either.
+        paths.remove(METRICS_PATH);
+    }
+    let mut portcullis_routes = Router::new()
         .nest(prefix, auth_routes())
         .route(
             "/reset-password",
@@ -47,13 +56,16 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         .route(pages::STYLESHEET_PATH, get(pages::stylesheet))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .route("/.well-known/jwks.json", get(ops::jwks))
-        .merge(openapi::swagger_ui(openapi::document(
-            &state.config,
-            &state.fields,
-        )))
+        .merge(openapi::swagger_ui(document));
+    if !state.config.production {
+        portcullis_routes = portcullis_routes.route(METRICS_PATH, get(ops::metrics));
+    }
+    let portcullis_routes = portcullis_routes
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(
+            middleware::refuse_announced_oversize,
+        ))
         .layer(axum::middleware::map_response(
             middleware::portcullis_defaults,
         ));
@@ -63,4 +75,21 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .with_state(state.clone());
     middleware::wrap(router, &state.config)
+}
+
+/// Where the Prometheus metrics are served.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// `/metrics` alone, for a listener of its own (`METRICS_ADDR`): every
+/// other path answers 404 and other methods 405, in the envelope, with a
+/// request id. Nothing else of Portcullis is reachable through it.
+pub(crate) fn metrics() -> Router {
+    let router = Router::new()
+        .route(METRICS_PATH, get(ops::metrics))
+        .fallback(|| async { Error::NotFound })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(axum::middleware::map_response(
+            middleware::portcullis_defaults,
+        ));
+    middleware::wrap_ops(router)
 }

@@ -44,7 +44,8 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<lettre::Mess
         .map_err(|e| format!("cannot build message: {e}"))
 }
 
-/// Attempts before a message is set aside (about 2½ hours of backoff).
+/// Attempts before a message is set aside (about 2½ hours of backoff); its
+/// body, which carries a live link, is then blanked ([`Store::give_up_mail`]).
 pub const MAX_ATTEMPTS: i64 = 12;
 /// How long a claimed message is reserved for one worker: well over the
 /// time one SMTP delivery may take. A message claimed by a process that is
@@ -87,7 +88,7 @@ impl Mailer {
         let outbox = config.smtp.is_none();
         if outbox {
             // Fail at start-up, not at the first mail, if the outbox is unusable.
-            std::fs::create_dir_all(&config.mail_outbox_dir).map_err(|e| {
+            crate::files::create_private_dir_all(&config.mail_outbox_dir).map_err(|e| {
                 anyhow::anyhow!(
                     "MAIL_OUTBOX_DIR: cannot create {}: {e}",
                     config.mail_outbox_dir.display()
@@ -162,17 +163,16 @@ async fn deliver_due(
             }
             Err(error) => {
                 metrics::counter!("portcullis_mail_total", "outcome" => "failed").increment(1);
-                let give_up = queued.attempts >= MAX_ATTEMPTS;
-                let next = if give_up {
+                if queued.attempts >= MAX_ATTEMPTS {
                     tracing::error!(mail_id = queued.id, attempts = queued.attempts, error = %error,
-                        "mail could not be delivered; kept in mail_queue for an operator");
-                    i64::MAX / 2
+                        "mail could not be delivered; kept in mail_queue (without its body) for an operator");
+                    store.give_up_mail(queued.id, &error).await?;
                 } else {
                     tracing::warn!(mail_id = queued.id, attempts = queued.attempts, error = %error,
                         "mail delivery failed; will retry");
-                    now_unix() + backoff_secs(queued.attempts)
-                };
-                store.mark_mail_failed(queued.id, &error, next).await?;
+                    let next = now_unix() + backoff_secs(queued.attempts);
+                    store.mark_mail_failed(queued.id, &error, next).await?;
+                }
             }
         }
     }

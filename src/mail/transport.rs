@@ -1,7 +1,7 @@
 //! Where messages go: a real SMTP server, or `.eml` files in the outbox.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,22 +70,18 @@ impl OutboxTransport {
 impl MailTransport for OutboxTransport {
     fn send<'a>(&'a self, message: &'a lettre::Message, mail: &'a OutgoingMail) -> SendFuture<'a> {
         Box::pin(async move {
-            tokio::fs::create_dir_all(&self.dir)
-                .await
-                .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+            let dir = self.dir.clone();
             let name = format!(
                 "{}-{}.eml",
                 time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
                 crate::random::random_id()
             );
             let path = self.dir.join(name);
-            let tmp = path.with_extension("eml.tmp");
-            tokio::fs::write(&tmp, message.formatted())
+            let written = path.clone();
+            let contents = message.formatted();
+            tokio::task::spawn_blocking(move || write_private_eml(&dir, &written, &contents))
                 .await
-                .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-            tokio::fs::rename(&tmp, &path)
-                .await
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))??;
             tracing::info!(
                 file = %path.display(),
                 link = mail.link.as_deref().unwrap_or(""),
@@ -95,6 +91,30 @@ impl MailTransport for OutboxTransport {
             Ok(())
         })
     }
+}
+
+/// Writes an outbox message: into a temporary file created with mode 0600
+/// (it carries a live link, SPEC §1), renamed into place once complete so
+/// that readers never see half a message. `dir` is created (mode 0700) if
+/// it went missing.
+fn write_private_eml(dir: &Path, path: &Path, contents: &[u8]) -> Result<(), String> {
+    use std::io::Write as _;
+    crate::files::create_private_dir_all(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let tmp = path.with_extension("eml.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut file = crate::files::private_file_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("cannot write {}: {e}", tmp.display()));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn domain_of(address: &str) -> &str {

@@ -7,6 +7,9 @@ use crate::clock::now_unix;
 use crate::domain::{OutgoingMail, QueuedMail};
 use crate::error::Result;
 
+/// The `next_attempt_at` of a message given up: never due.
+const NEVER: i64 = i64::MAX / 2;
+
 /// Queues `mail` on `conn` (inside the caller's transaction).
 pub(super) async fn insert_mail(
     conn: &mut sqlx::AnyConnection,
@@ -97,6 +100,25 @@ impl Store {
         )
         .bind(error)
         .bind(next_attempt_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a message aside after its last failed attempt: it is never tried
+    /// again and stays (recipient, subject, attempts, `last_error`) for an
+    /// operator, but its body is blanked as a delivered one's is, since the
+    /// link it carries is live until the token expires and nobody will
+    /// receive it now.
+    pub async fn give_up_mail(&self, id: i64, error: &str) -> Result<()> {
+        let error: String = error.chars().take(1000).collect();
+        sqlx::query(
+            "UPDATE mail_queue SET last_error = $1, next_attempt_at = $2, locked_until = 0, \
+             text_body = '', html_body = '', link = NULL WHERE id = $3 AND sent_at IS NULL",
+        )
+        .bind(error)
+        .bind(NEVER)
         .bind(id)
         .execute(&self.pool)
         .await?;

@@ -198,18 +198,32 @@ impl Store {
     }
 }
 
-/// Adds `mode=rwc` to an SQLite URL and creates the file's directory.
+/// Adds `mode=rwc` to an SQLite URL and prepares its file: the directory
+/// is created with mode 0700 and the database file with mode 0600 when they
+/// do not exist (SPEC §1), before SQLite would create them with the umask's
+/// default. SQLite gives the `-wal` and `-shm` files the database file's
+/// mode. An existing database that others can read is left as it is, with a
+/// warning.
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let parent = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty());
-    if let Some(parent) = parent.filter(|_| path != ":memory:" && !path.is_empty()) {
-        std::fs::create_dir_all(parent)?;
+    let in_memory = path == ":memory:" || path.is_empty() || query.contains("mode=memory");
+    let creates = !query.contains("mode=") || query.contains("mode=rwc");
+    if !in_memory && creates {
+        let path = Path::new(path);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::files::create_private_dir_all(parent)?;
+        }
+        crate::files::create_private_file_if_missing(path)?;
+        if crate::files::readable_by_others(path).unwrap_or(false) {
+            tracing::warn!(
+                path = %path.display(),
+                "the database file can be read by other users: `chmod 600` it (and its -wal and -shm files)"
+            );
+        }
     }
     if query.contains("mode=") {
         Ok(url.to_string())
@@ -230,6 +244,20 @@ mod tests {
         let url = format!("sqlite://{}/sub/x.db", dir.path().display());
         assert_eq!(prepare_sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
         assert!(dir.path().join("sub").is_dir());
+        assert!(dir.path().join("sub/x.db").is_file());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &str| {
+                std::fs::metadata(dir.path().join(p))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777
+            };
+            assert_eq!(mode("sub"), 0o700);
+            assert_eq!(mode("sub/x.db"), 0o600);
+        }
         assert_eq!(
             prepare_sqlite_url("sqlite::memory:?mode=memory").unwrap(),
             "sqlite::memory:?mode=memory"

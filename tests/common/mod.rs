@@ -20,6 +20,7 @@
 //! | `jwt.rs` | tokens looked at from outside Portcullis |
 //! | `smtp.rs`, `smtp_sink.py` | [`SmtpServer`] (aiosmtpd) |
 //! | `mime.rs` | [`Mail`], an RFC 5322 / MIME reader |
+//! | `raw.rs` | [`stall`]: raw TCP, for requests no HTTP client sends |
 
 // Every test binary uses a different part of the harness.
 #![allow(dead_code, unused_macros)]
@@ -28,6 +29,7 @@ mod app;
 mod db;
 mod jwt;
 mod mime;
+mod raw;
 mod reply;
 mod requests;
 mod smtp;
@@ -41,6 +43,8 @@ pub use db::{Backend, TestDb, pg_admin};
 pub use jwt::{b64, jwt_parts, sid_of, token_service, verify_independently};
 #[allow(unused_imports)]
 pub use mime::{Mail, Part};
+#[allow(unused_imports)]
+pub use raw::stall;
 #[allow(unused_imports)]
 pub use reply::{Reply, expect_token_pair, keys};
 #[allow(unused_imports)]
