@@ -85,6 +85,7 @@ pub fn routes_in_source() -> Vec<Route> {
         let path = match path.trim() {
             quoted if quoted.starts_with('"') => quoted.trim_matches('"').to_string(),
             "pages::STYLESHEET_PATH" => portcullis::http::pages::STYLESHEET_PATH.to_string(),
+            "METRICS_PATH" => portcullis::http::routes::METRICS_PATH.to_string(),
             other => panic!("the scan cannot resolve the path {other}: extend it"),
         };
         let before = |i: usize| handlers[..i].chars().last();
