@@ -161,9 +161,13 @@ pub async fn run_then_close<F: Future>(
     }
 }
 
-/// Writes `png` to `path` atomically (a temporary file, then a rename).
+/// Writes `png` to `path` atomically (a temporary file, then a rename). The
+/// temporary name is unique per call: the tests of both databases run in one
+/// process at once and may write the same screenshot.
 pub fn write_screenshot(path: &str, png: &[u8]) {
-    let tmp = format!("{path}.{}.tmp", std::process::id());
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = format!("{path}.{}.{n}.tmp", std::process::id());
     std::fs::write(&tmp, png).expect("write the screenshot");
     std::fs::rename(&tmp, path).expect("write the screenshot");
 }
