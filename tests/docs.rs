@@ -570,10 +570,12 @@ async fn swagger_authorize_then_execute_me(client: Client, app: &TestApp) {
     fill(&client, "#oauth_password", "Not-The-Password-1").await;
     click(&client, &oauth_button(&client, "Authorize").await).await;
     // Swagger UI shows "Auth Error" with the status text ("Error:
-    // Unauthorized"); it also appends the body's `error`, which is the
-    // envelope's object here, so the line ends in "error: [object Object]".
+    // Unauthorized") and the OAuth2 `error_description` that the served
+    // initializer translates from the envelope.
     let failed = wait_oauth_box(&client, "an auth error", |t| t.contains("Auth Error")).await;
     assert!(failed.contains("Error: Unauthorized"), "{failed}");
+    assert!(failed.contains("Invalid email or password"), "{failed}");
+    assert!(!failed.contains("[object Object]"), "{failed}");
     assert!(
         !failed.contains("Logout"),
         "authorized with a wrong password: {failed}"
@@ -588,6 +590,23 @@ async fn swagger_authorize_then_execute_me(client: Client, app: &TestApp) {
     .await;
     assert!(authorized.contains(email), "{authorized}");
     assert!(!authorized.contains("Auth Error"), "{authorized}");
+    // Nothing of the Authorize form is kept in the browser's storage.
+    let stored = client
+        .execute(
+            "return JSON.stringify(window.localStorage) + JSON.stringify(window.sessionStorage);",
+            vec![],
+        )
+        .await
+        .expect("read the storage");
+    let stored = stored.as_str().unwrap_or_default().to_string();
+    assert!(
+        !stored.contains(PASSWORD),
+        "the password is stored: {stored}"
+    );
+    assert!(
+        !stored.contains("authorized"),
+        "the authorization is stored: {stored}"
+    );
     click(&client, &oauth_button(&client, "Close").await).await;
     wait_gone(&client, ".dialog-ux", "the Authorize dialog").await;
     // The page-level button now shows a closed padlock.

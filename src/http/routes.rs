@@ -57,7 +57,7 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/.well-known/jwks.json", get(ops::jwks))
-        .merge(openapi::swagger_ui(document));
+        .merge(openapi::swagger_ui(document, &format!("{prefix}/login")));
     if !state.config.production {
         portcullis_routes = portcullis_routes.route(METRICS_PATH, get(ops::metrics));
     }

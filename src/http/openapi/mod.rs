@@ -128,15 +128,75 @@ pub fn document(config: &Config, fields: &UserFields) -> Value {
     doc
 }
 
-/// Swagger UI at `/docs` reading `/openapi.json`.
-pub fn swagger_ui(document: Value) -> SwaggerUi {
-    SwaggerUi::new("/docs")
+/// Swagger UI at `/docs` reading `/openapi.json`, with an initializer of
+/// our own (see [`initializer`]); `login_path` is the OAuth2 token URL.
+pub fn swagger_ui<S>(document: Value, login_path: &str) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let script = initializer(login_path);
+    let ui = SwaggerUi::new("/docs")
         .external_url_unchecked("/openapi.json", document)
-        .config(
-            utoipa_swagger_ui::Config::from("/openapi.json")
-                .persist_authorization(true)
-                .try_it_out_enabled(true),
-        )
+        .config(utoipa_swagger_ui::Config::from("/openapi.json").try_it_out_enabled(true));
+    axum::Router::from(ui).route(
+        "/docs/swagger-initializer.js",
+        axum::routing::get(move || {
+            let script = script.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/javascript; charset=utf-8",
+                    )],
+                    script,
+                )
+            }
+        }),
+    )
+}
+
+/// The script that starts Swagger UI. Two things differ from the stock one:
+/// - nothing is persisted: Swagger UI would keep the whole Authorize form,
+///   the password and refresh token with it, in `localStorage`;
+/// - the login's errors come in Portcullis's envelope while the Authorize
+///   dialog reads OAuth2's string `error` and `error_description`, so a
+///   response interceptor translates them for the dialog (which then shows
+///   "Invalid email or password", not "[object Object]"); `/login` itself
+///   keeps answering in the envelope.
+fn initializer(login_path: &str) -> String {
+    let login = serde_json::to_string(login_path).unwrap_or_else(|_| "\"/login\"".into());
+    format!(
+        r##"window.onload = function () {{
+  var loginPath = {login};
+  window.ui = SwaggerUIBundle({{
+    dom_id: "#swagger-ui",
+    url: "/openapi.json",
+    deepLinking: true,
+    tryItOutEnabled: true,
+    persistAuthorization: false,
+    layout: "StandaloneLayout",
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+    responseInterceptor: function (res) {{
+      try {{
+        var path = new URL(res.url, window.location.href).pathname;
+        if (!res.ok && path === loginPath) {{
+          var body = typeof res.data === "string" ? JSON.parse(res.data) : res.body;
+          if (body && body.success === false && body.error) {{
+            var oauth = {{ error: body.error.code, error_description: body.error.message }};
+            res.body = oauth;
+            res.obj = oauth;
+            res.data = JSON.stringify(oauth);
+            res.text = res.data;
+          }}
+        }}
+      }} catch (e) {{}}
+      return res;
+    }}
+  }});
+}};
+"##
+    )
 }
 
 #[cfg(test)]
