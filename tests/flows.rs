@@ -43,6 +43,17 @@ async fn register(flows: &Flows, email: &str) -> i64 {
     }
 }
 
+/// Waits until `n` messages have been delivered to `to`'s outbox; they,
+/// oldest first.
+async fn mails_to(db: &TestDb, to: &str, n: usize, what: &str) -> Vec<Mail> {
+    eventually(what, || {
+        let arrived = delivered_to(db, to).len();
+        async move { arrived == n }
+    })
+    .await;
+    delivered_to(db, to)
+}
+
 /// Waits (at most 10 s) until `check` holds.
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -196,12 +207,8 @@ both_backends!(
             .request_password_reset(email, &client())
             .await
             .unwrap();
-        eventually("the reset mail", || {
-            let n = delivered_to(&db, email).len();
-            async move { n == 2 }
-        })
-        .await;
-        let token = delivered_to(&db, email)[1].token(NO_SERVER_URL, "/reset-password");
+        let token = mails_to(&db, email, 2, "the reset mail").await[1]
+            .token(NO_SERVER_URL, "/reset-password");
         assert!(flows.reset_link_is_live(&token).await.unwrap());
 
         flows
@@ -443,12 +450,8 @@ both_backends!(
             .request_password_reset(email, &client())
             .await
             .unwrap();
-        eventually("the reset mail", || {
-            let n = delivered_to(&db, email).len();
-            async move { n == 2 }
-        })
-        .await;
-        let token = delivered_to(&db, email)[1].token(NO_SERVER_URL, "/reset-password");
+        let token = mails_to(&db, email, 2, "the reset mail").await[1]
+            .token(NO_SERVER_URL, "/reset-password");
         flows
             .reset_password(&token, OTHER_PASSWORD, &client())
             .await
@@ -597,12 +600,8 @@ both_backends!(
                 .unwrap()
         };
         assert_eq!(claims(&pair.access_token).email_verified, Some(false));
-        eventually("the verification mail", || {
-            let n = delivered_to(&db, email).len();
-            async move { n == 1 }
-        })
-        .await;
-        let token = delivered_to(&db, email)[0].token(NO_SERVER_URL, "/verify-email");
+        let token = mails_to(&db, email, 1, "the verification mail").await[0]
+            .token(NO_SERVER_URL, "/verify-email");
         flows.verify_email(&token, &client()).await.unwrap();
         let next = flows.refresh(&pair.refresh_token, &client()).await.unwrap();
         assert_eq!(claims(&next.access_token).email_verified, Some(true));
@@ -641,11 +640,7 @@ both_backends!(
             .request_password_reset(email, &client())
             .await
             .unwrap();
-        eventually("the reset mail", || {
-            let n = delivered_to(&db, email).len();
-            async move { n == 3 }
-        })
-        .await;
+        mails_to(&db, email, 3, "the reset mail").await;
         let token = delivered_to(&db, email)
             .iter()
             .find(|m| m.subject() == "Reset your password")
@@ -668,11 +663,7 @@ both_backends!(
             .request_password_reset(email, &client())
             .await
             .unwrap();
-        eventually("another reset mail", || {
-            let n = delivered_to(&db, email).len();
-            async move { n == 5 }
-        })
-        .await;
+        mails_to(&db, email, 5, "another reset mail").await;
         let token = delivered_to(&db, email)
             .pop()
             .unwrap()
