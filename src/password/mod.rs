@@ -89,6 +89,105 @@ pub fn hash_password(password: &str, policy: HashPolicy) -> Result<String, HashE
     }
 }
 
+/// The working memory of one hashing thread: argon2's blocks, allocated
+/// once and reused by every hash the thread computes (SPEC §9: a flood of
+/// logins raises memory by at most this per hashing thread). It grows only
+/// for a stored hash with a larger memory cost than any before.
+#[derive(Default)]
+pub struct HashMemory(Vec<argon2::Block>);
+
+impl std::fmt::Debug for HashMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HashMemory({} KiB)", self.0.len())
+    }
+}
+
+impl HashMemory {
+    /// Memory for the current argon2id policy, allocated now.
+    pub fn for_policy() -> Self {
+        let mut memory = Self::default();
+        memory.blocks(Params::DEFAULT.block_count());
+        memory
+    }
+
+    /// The first `count` blocks, growing the memory if it has fewer.
+    fn blocks(&mut self, count: usize) -> &mut [argon2::Block] {
+        if self.0.len() < count {
+            self.0.resize(count, argon2::Block::default());
+        }
+        &mut self.0[..count]
+    }
+}
+
+/// [`hash_password`] computed in `memory` instead of freshly allocated memory.
+pub fn hash_password_in(
+    password: &str,
+    policy: HashPolicy,
+    memory: &mut HashMemory,
+) -> Result<String, HashError> {
+    use argon2::password_hash::phc::{Output, ParamsString, Salt};
+    if policy.kind != HasherKind::Argon2id {
+        return hash_password(password, policy);
+    }
+    let backend = |e: &dyn std::fmt::Display| HashError::Backend(e.to_string());
+    let params = Params::DEFAULT;
+    let salt: [u8; 16] = rand::random();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2_owasp()
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt,
+            &mut out,
+            memory.blocks(params.block_count()),
+        )
+        .map_err(|e| backend(&e))?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| backend(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| backend(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| backend(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// [`verify_password`] computed in `memory` instead of freshly allocated
+/// memory; the outputs are compared in constant time.
+pub fn verify_password_in(
+    password: &str,
+    hash: &str,
+    memory: &mut HashMemory,
+) -> Result<bool, HashError> {
+    use argon2::password_hash::phc::Output;
+    if !hash.starts_with("$argon2") {
+        return verify_password(password, hash);
+    }
+    let parsed = PasswordHash::new(hash).map_err(|_| HashError::UnknownFormat)?;
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Err(HashError::UnknownFormat);
+    };
+    let algorithm =
+        Algorithm::try_from(parsed.algorithm.as_str()).map_err(|_| HashError::UnknownFormat)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|_| HashError::UnknownFormat)?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(|_| HashError::UnknownFormat)?;
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params.clone())
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut out,
+            memory.blocks(params.block_count()),
+        )
+        .map_err(|e| HashError::Backend(e.to_string()))?;
+    let computed = Output::new(&out).map_err(|e| HashError::Backend(e.to_string()))?;
+    Ok(&computed == expected)
+}
+
 /// Whether `password` matches `hash` (argon2 PHC or bcrypt `$2a$/$2b$/$2y$`).
 /// Comparison is constant-time inside both libraries.
 pub fn verify_password(password: &str, hash: &str) -> Result<bool, HashError> {
@@ -199,6 +298,39 @@ mod tests {
         // A 72-byte prefix must not verify a longer password.
         let h72 = hash_password(&"a".repeat(72), BCRYPT).unwrap();
         assert!(!verify_password(&long, &h72).unwrap());
+    }
+
+    #[test]
+    fn hashing_in_reused_memory_agrees_with_the_library() {
+        let mut memory = HashMemory::for_policy();
+        let ours = hash_password_in("s3cret-Pass", HashPolicy::default(), &mut memory).unwrap();
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        assert!(verify_password("s3cret-Pass", &ours).unwrap());
+        assert!(!verify_password("s3cret-pass", &ours).unwrap());
+        let theirs = hash_password("s3cret-Pass", HashPolicy::default()).unwrap();
+        assert!(verify_password_in("s3cret-Pass", &theirs, &mut memory).unwrap());
+        assert!(!verify_password_in("s3cret-pass", &theirs, &mut memory).unwrap());
+        // Other parameters, and bcrypt, through the same memory.
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        assert!(verify_password_in("pw", &weak, &mut memory).unwrap());
+        assert!(!verify_password_in("px", &weak, &mut memory).unwrap());
+        let bcrypt = hash_password("pw-bcrypt", BCRYPT).unwrap();
+        assert!(verify_password_in("pw-bcrypt", &bcrypt, &mut memory).unwrap());
+        assert!(matches!(
+            verify_password_in("pw", "plaintext", &mut memory),
+            Err(HashError::UnknownFormat)
+        ));
+        assert_eq!(memory.0.len(), Params::DEFAULT.block_count());
     }
 
     #[test]
