@@ -271,17 +271,24 @@ fn database_unavailable(err: &sqlx::Error) -> bool {
             // such as a shutdown or a dropped database (57P…), insufficient
             // resources (53…), a database that is gone (3D000) or refuses our
             // credentials (28…). SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6)
-            // after the busy timeout.
+            // after the busy timeout, with their extended codes (SQLite
+            // reports those: BUSY_SNAPSHOT 517, BUSY_TIMEOUT 773, …, whose low
+            // byte is the primary code).
             code.starts_with("08")
                 || code.starts_with("57P")
                 || code.starts_with("53")
                 || code.starts_with("28")
                 || code == "3D000"
-                || code == "5"
-                || code == "6"
+                || sqlite_busy_or_locked(&code)
         }),
         _ => false,
     }
+}
+
+/// Whether `code` is SQLite's SQLITE_BUSY or SQLITE_LOCKED, plain or
+/// extended. (PostgreSQL's codes are five characters and never match.)
+fn sqlite_busy_or_locked(code: &str) -> bool {
+    code.len() < 5 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
 }
 
 impl From<sqlx::Error> for Error {
@@ -291,6 +298,21 @@ impl From<sqlx::Error> for Error {
             Error::Unavailable
         } else {
             Error::Internal(err.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod sqlite_code_tests {
+    use super::sqlite_busy_or_locked;
+
+    #[test]
+    fn busy_and_locked_match_with_their_extended_codes_only() {
+        for code in ["5", "6", "261", "517", "773", "262"] {
+            assert!(sqlite_busy_or_locked(code), "{code}");
+        }
+        for code in ["1", "19", "2067", "40001", "23505", "57P01", "00005"] {
+            assert!(!sqlite_busy_or_locked(code), "{code}");
         }
     }
 }

@@ -57,6 +57,12 @@ both_backends!(
             .iter()
             .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
             .collect();
+        let odd: Vec<String> = replies
+            .iter()
+            .filter(|r| r.status != StatusCode::OK && r.status != StatusCode::SERVICE_UNAVAILABLE)
+            .map(|r| format!("{} {}", r.status, r.text()))
+            .collect();
+        assert!(odd.is_empty(), "only 200 or 503 expected, also got {odd:?}");
         assert_eq!(ok + busy.len(), LOGINS, "only 200 or 503 expected");
         assert!(ok >= 65, "the 1 worker + 64 queued logins succeed, got {ok}");
         for reply in busy {
