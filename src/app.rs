@@ -84,6 +84,7 @@ impl PortcullisBuilder {
                 .await
                 .context("DATABASE_URL: cannot open the database")?,
         };
+        let store = store.with_session_cache(self.config.session_cache_size);
         if self.migrate {
             store
                 .migrate()
@@ -97,6 +98,8 @@ impl PortcullisBuilder {
         let tokens = TokenService::from_config(&self.config);
         let tasks = Tasks::new();
         let mailer = Mailer::start(store.clone(), &self.config, &tasks)?;
+        let follower = store.clone();
+        tasks.spawn_service(move |stop| follower.follow_changes(stop));
         let purged = store.clone();
         let retention =
             i64::try_from(self.config.event_retention.as_secs()).unwrap_or(i64::MAX / 4);

@@ -94,6 +94,9 @@ async fn set_flag(app: &TestApp, user_id: i64, column: &str, value: bool) {
         .execute(app.store().pool())
         .await
         .expect("update the user");
+    // A write behind the server's back is seen once it has read the change
+    // feed (within a second by itself; at once here).
+    app.store().catch_up().await.expect("read the change feed");
 }
 
 both_backends!(

@@ -33,8 +33,30 @@ fn missing_from(a: &Schema, a_name: &str, b: &Schema, b_name: &str) -> Vec<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_and_postgres_migrations_make_the_same_tables_and_columns() {
-    let sqlite = TestDb::migrated(Backend::Sqlite).await.schema().await;
-    let postgres = TestDb::migrated(Backend::Postgres).await.schema().await;
+    let sqlite_db = TestDb::migrated(Backend::Sqlite).await;
+    let postgres_db = TestDb::migrated(Backend::Postgres).await;
+    let sqlite = sqlite_db.schema().await;
+    let postgres = postgres_db.schema().await;
+
+    // The change feed's triggers (SPEC §9) exist on both, under the same
+    // names: a change made on one backend only would not reach the caches.
+    let sqlite_triggers = sqlite_db.triggers().await;
+    let postgres_triggers = postgres_db.triggers().await;
+    for trigger in [
+        "users.users_feed_update",
+        "users.users_feed_delete",
+        "sessions.sessions_feed_revoke",
+        "sessions.sessions_feed_delete",
+    ] {
+        assert!(
+            sqlite_triggers.contains(trigger),
+            "SQLite lacks {trigger}: {sqlite_triggers:?}"
+        );
+    }
+    assert_eq!(
+        sqlite_triggers, postgres_triggers,
+        "migrations/sqlite and migrations/postgres make different triggers"
+    );
 
     // The comparison sees the real schema: the tables the store uses, with
     // their columns.

@@ -215,6 +215,9 @@ pub struct Config {
     pub event_retention: Duration,
     /// Directory for the generated secret and the default database.
     pub data_dir: PathBuf,
+    /// Sessions kept in memory for the check on protected requests
+    /// (`SESSION_CACHE_SIZE`; 0: every check reads the database).
+    pub session_cache_size: u64,
 }
 
 impl Config {
@@ -252,6 +255,11 @@ impl Config {
         let database_url = deployment::database_url(src, &data_dir)?;
         let log_format = deployment::log_format(src)?;
         let event_retention = deployment::event_retention(src)?;
+        let session_cache_size = src.parse(
+            "SESSION_CACHE_SIZE",
+            crate::store::DEFAULT_SESSION_CACHE_SIZE,
+            "a whole number",
+        )?;
 
         // Only once everything else is valid: a generated secret is written to disk.
         let (secret_key, secret_generated) =
@@ -288,6 +296,7 @@ impl Config {
             log_format,
             event_retention,
             data_dir,
+            session_cache_size,
         })
     }
 

@@ -4,11 +4,8 @@
 use super::Flows;
 use crate::clock::now_unix;
 use crate::error::{Error, Result};
-use crate::store::{SessionLookup, User};
+use crate::store::{SessionLookup, TOUCH_INTERVAL_SECS, User};
 use crate::token::{Claims, TokenType};
-
-/// How stale `last_used_at` may get before a request refreshes it.
-const TOUCH_INTERVAL_SECS: i64 = 60;
 
 /// An authenticated session: its user and the access token's claims.
 #[derive(Debug, Clone)]
@@ -22,8 +19,9 @@ pub struct AuthSession {
 impl Flows {
     /// Checks an access token: signature and claims (the configured
     /// algorithm only, `exp`, `type`, issuer, audience), then that its
-    /// session is open and its user exists. Records the session's use at
-    /// most once a minute, in the background.
+    /// session is open and its user exists: from memory while the change
+    /// feed confirms it is up to date, else from the database (SPEC §9).
+    /// Records the session's use at most once a minute, in the background.
     pub async fn authenticate(&self, access_token: &str) -> Result<AuthSession> {
         let claims = self.tokens.decode(access_token, TokenType::Access)?;
         let user_id = claims.user_id()?;

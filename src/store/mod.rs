@@ -15,6 +15,7 @@ macro_rules! user_columns {
     };
 }
 
+mod changes;
 mod data_migrations;
 mod events;
 mod mail_queue;
@@ -24,6 +25,10 @@ mod purge;
 mod sessions;
 mod users;
 
+pub use changes::{
+    CHANNEL as CHANGE_CHANNEL, FEED_RETENTION_SECS, LISTENER_NAME as CHANGE_LISTENER_NAME,
+    POLL_INTERVAL as CHANGE_POLL_INTERVAL, TOUCH_INTERVAL_SECS, TRUST_WINDOW,
+};
 pub use one_time::TokenPurpose;
 
 pub use crate::domain::ClientInfo;
@@ -33,8 +38,10 @@ pub use models::{
     SessionOpening, StillValid, User, UserRecord,
 };
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -43,8 +50,39 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
 use crate::error::Error;
 
-/// A write transaction, begun by [`Store::begin_write`].
-type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
+/// A write transaction, begun by [`Store::begin_write`]: a transaction
+/// whose [`commit`](WriteTx::commit) also tells this process's session
+/// cache that the feed may have news (SPEC §9: a revocation holds at once
+/// on the instance that made it). Use `&mut *tx` as the executor.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    changes: Arc<changes::Changes>,
+}
+
+impl WriteTx {
+    /// Commits, then has the next session check read the change feed first.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        self.changes.local_commit();
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Sessions kept in memory by default (`SESSION_CACHE_SIZE`).
+pub const DEFAULT_SESSION_CACHE_SIZE: u64 = 100_000;
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +98,10 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL connected to (the change listener opens its own connection).
+    url: Arc<str>,
+    /// The session cache and the change feed's state (SPEC §9).
+    changes: Arc<changes::Changes>,
 }
 
 /// The form of an e-mail that uniqueness and look-ups use (SPEC §4):
@@ -140,7 +182,25 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            url: url.into(),
+            changes: Arc::new(changes::Changes::new(DEFAULT_SESSION_CACHE_SIZE)),
+        })
+    }
+
+    /// Keeps at most `capacity` sessions in memory (0: none, every check
+    /// reads the database). Call before cloning: clones share one cache.
+    pub fn with_session_cache(mut self, capacity: u64) -> Self {
+        self.changes = Arc::new(changes::Changes::new(capacity));
+        self
+    }
+
+    /// Records a write made outside [`Store::begin_write`], so that the
+    /// next session check reads the change feed first.
+    fn wrote(&self) {
+        self.changes.local_commit();
     }
 
     /// Applies the migrations of this backend.
@@ -194,7 +254,10 @@ impl Store {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        Ok(self.pool.begin_with(begin).await?)
+        Ok(WriteTx {
+            tx: self.pool.begin_with(begin).await?,
+            changes: self.changes.clone(),
+        })
     }
 }
 

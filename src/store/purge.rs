@@ -5,8 +5,8 @@ use crate::error::Result;
 
 impl Store {
     /// Deletes what can no longer matter: refresh tokens and sessions past
-    /// their expiry, one-time tokens past theirs, and delivered mail older
-    /// than a day. Returns how many rows went. Safe to run on any instance.
+    /// their expiry, one-time tokens past theirs, delivered mail older
+    /// than a day, and change-feed rows older than an hour. Returns how many rows went. Safe to run on any instance.
     pub async fn purge_expired(&self, now: i64) -> Result<u64> {
         let mut removed = 0;
         for (sql, cutoff) in [
@@ -17,6 +17,10 @@ impl Store {
                 "DELETE FROM mail_queue WHERE sent_at IS NOT NULL AND sent_at < $1",
                 now - 86_400,
             ),
+            (
+                "DELETE FROM change_feed WHERE changed_at < $1",
+                now - super::FEED_RETENTION_SECS,
+            ),
         ] {
             removed += sqlx::query(sql)
                 .bind(cutoff)
@@ -24,6 +28,7 @@ impl Store {
                 .await?
                 .rows_affected();
         }
+        self.wrote();
         Ok(removed)
     }
 

@@ -67,8 +67,8 @@ impl Store {
         })
     }
 
-    /// The session `session_id` with its user, for checking an access token.
-    pub async fn lookup_session(&self, session_id: &str) -> Result<SessionLookup> {
+    /// The session `session_id` with its user, read from the database.
+    pub(super) async fn lookup_session_in_db(&self, session_id: &str) -> Result<SessionLookup> {
         let row = sqlx::query(
             "SELECT s.revoked_at, s.last_used_at, u.id, u.email, u.name, u.password_hash, u.is_active, \
                     u.is_verified, u.is_superuser, u.extra, u.created_at \

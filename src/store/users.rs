@@ -112,6 +112,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.wrote();
         Ok(())
     }
 
@@ -129,6 +130,7 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        self.wrote();
         Ok(replaced == 1)
     }
 
@@ -247,6 +249,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.wrote();
         Ok(())
     }
 }

@@ -218,6 +218,22 @@ impl TestDb {
         schema
     }
 
+    /// The triggers of the database as `table.trigger` (SQLite:
+    /// `sqlite_master`; PostgreSQL: `information_schema.triggers` of the
+    /// schema `public`, one name per trigger whatever its events).
+    pub async fn triggers(&self) -> BTreeSet<String> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT tbl_name || '.' || name FROM sqlite_master WHERE type = 'trigger'"
+            }
+            Backend::Postgres => {
+                "SELECT DISTINCT (event_object_table || '.' || trigger_name)::text \
+                 FROM information_schema.triggers WHERE trigger_schema = 'public'"
+            }
+        };
+        self.strings(sql).await.into_iter().collect()
+    }
+
     /// Runs `sql` (a query with one text column) on the database; the values.
     pub async fn strings(&self, sql: &'static str) -> Vec<String> {
         let mut conn = self.connect().await;
