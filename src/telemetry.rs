@@ -26,9 +26,17 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// How often the recorder folds the samples of its histograms into their
+/// summaries.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder, installed on first use. If the
 /// application installed another recorder first, Portcullis's metrics go to
 /// that one and `/metrics` stays empty.
+///
+/// A thread runs the recorder's upkeep every five seconds: without it every
+/// histogram sample (one per request) was kept until the next scrape, so
+/// memory grew with the traffic when nothing scraped.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -36,6 +44,18 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::debug!("a metrics recorder was already installed");
+        }
+        let upkeep = handle.clone();
+        let started = std::thread::Builder::new()
+            .name("portcullis-metrics".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_INTERVAL);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
         }
         handle
     })

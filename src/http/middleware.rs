@@ -115,7 +115,13 @@ async fn observe(mut req: Request, next: Next) -> Response {
         .headers()
         .get(&REQUEST_ID)
         .and_then(acceptable_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // A v4 UUID from the thread's CSPRNG (rand's, seeded from the
+        // system), not a system call per request as `Uuid::new_v4` makes.
+        .unwrap_or_else(|| {
+            uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string()
+        });
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let route = req
         .extensions()
@@ -131,15 +137,7 @@ async fn observe(mut req: Request, next: Next) -> Response {
 
     let status = response.status();
     let elapsed = started.elapsed();
-    metrics::counter!(
-        "portcullis_http_requests_total",
-        "route" => route.clone(),
-        "method" => method_label,
-        "status" => status.as_u16().to_string()
-    )
-    .increment(1);
-    metrics::histogram!("portcullis_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+    record_request(&route, method_label, status.as_u16(), elapsed);
     span.in_scope(|| {
         if status.is_server_error() {
             tracing::warn!(
@@ -165,6 +163,62 @@ async fn observe(mut req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+/// The metric handles of one route: its duration histogram, and its
+/// request counters by method and status.
+struct RouteMetrics {
+    duration: metrics::Histogram,
+    requests: Vec<(&'static str, u16, metrics::Counter)>,
+}
+
+thread_local! {
+    /// Each thread's handles, so that counting a request registers nothing
+    /// and allocates nothing once its route, method and status were seen
+    /// (routes, methods and statuses are few: the key space is bounded).
+    static ROUTE_METRICS: std::cell::RefCell<std::collections::HashMap<String, RouteMetrics>> =
+        std::cell::RefCell::default();
+}
+
+/// Counts a request in `portcullis_http_requests_total{route,method,status}`
+/// and records its time in `portcullis_http_request_duration_seconds{route}`.
+fn record_request(route: &str, method: &'static str, status: u16, elapsed: std::time::Duration) {
+    ROUTE_METRICS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.contains_key(route) {
+            let duration = metrics::histogram!(
+                "portcullis_http_request_duration_seconds",
+                "route" => route.to_string()
+            );
+            cache.insert(
+                route.to_string(),
+                RouteMetrics {
+                    duration,
+                    requests: Vec::new(),
+                },
+            );
+        }
+        let Some(entry) = cache.get_mut(route) else {
+            return;
+        };
+        entry.duration.record(elapsed.as_secs_f64());
+        if let Some((_, _, counter)) = entry
+            .requests
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status)
+        {
+            counter.increment(1);
+            return;
+        }
+        let counter = metrics::counter!(
+            "portcullis_http_requests_total",
+            "route" => route.to_string(),
+            "method" => method,
+            "status" => status.to_string()
+        );
+        counter.increment(1);
+        entry.requests.push((method, status, counter));
+    });
 }
 
 /// The `method` label of a request metric: a standard method's name, or
