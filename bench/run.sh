@@ -162,6 +162,36 @@ sleep 2
 rss_after=$(rss $sqlite_pid)
 row "POST /login/json, c=256 (flood)" "$flood" "$(p99)" "${flood_non2xx:-0} answers 503"
 
+# ---- memory after mixed load: registrations c=64 + /me c=64 + refresh chains c=16 ------
+cat > "$work/register.lua" <<'LUA'
+local n = 0
+function setup(thread) n = n + 1; thread:set("id", n) end
+function init(args) count = 0 end
+function request()
+  count = count + 1
+  return wrk.format("POST", "/api/auth/register", {["Content-Type"] = "application/json"},
+    '{"email":"mix-' .. id .. '-' .. count .. '@example.com","password":"bench-password-42"}')
+end
+LUA
+: > "$work/refresh_tokens2"
+for _ in $(seq 1 16); do login_refresh 18002 >> "$work/refresh_tokens2"; done
+mixed=${MIXED:-20s}
+wrk -t2 -c64 -d"$mixed" -s "$work/register.lua" http://127.0.0.1:18002/api/auth/register > "$work/mix_reg.txt" &
+mix1=$!
+wrk -t2 -c64 -d"$mixed" -H "Authorization: Bearer $token" http://127.0.0.1:18002/api/auth/me > "$work/mix_me.txt" &
+mix2=$!
+REFRESH_TOKENS="$work/refresh_tokens2" wrk -t16 -c16 -d"$mixed" -s "$work/refresh.lua" http://127.0.0.1:18002/api/auth/refresh > "$work/mix_refresh.txt" &
+mix3=$!
+( while sleep 0.5; do rss $sqlite_pid; echo; done ) > "$work/rss_mix.txt" &
+sampler=$!
+wait $mix1 $mix2 $mix3
+kill $sampler 2>/dev/null || true; wait $sampler 2>/dev/null || true
+rss_mix_peak=$(sort -n "$work/rss_mix.txt" | tail -1)
+sleep 2
+rss_mix_after=$(rss $sqlite_pid)
+mix_5xx=$(cat "$work"/mix_*.txt | awk '/Non-2xx/ {s += $5} END {print s + 0}')
+mix_counts=$(for f in reg me refresh; do awk -v f=$f '/requests in/ {printf "%s %s, ", f, $1}' "$work/mix_$f.txt"; done)
+
 # ---- refused logins (rate limits on) ------------------------------------------------
 register 18004 >/dev/null
 EXPECT_REFUSALS=1 run_wrk 8 http://127.0.0.1:18004/api/auth/login/json -s "$work/login.lua"; limited=$(rps)
@@ -214,5 +244,6 @@ echo
 echo "hashing ceiling: $workers cores / ${one_login_ms} ms per login at c=1 = ${ceiling} logins/s"
 printf 'a refused (429) login costs %.2f%% of a hashed one\n' "$(python3 -c "print(100*$login/$limited)")"
 echo "RSS of the SQLite server: idle ${rss_idle} MB (at start), ${rss_before_flood} MB before the flood (after the other runs), during the c=256 login flood ${rss_during} MB (peak of 0.5 s samples), 2 s after ${rss_after} MB"
+echo "RSS during ${mixed} of mixed load (${mix_counts}non-2xx: ${mix_5xx}, registrations past the hashing queue are 503): peak ${rss_mix_peak} MB, 2 s after ${rss_mix_after} MB"
 echo "start to ready (listening) on an existing SQLite database: ${ready_ms} ms (best of 5)"
 echo "(machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); wrk runs on the same cores)"
