@@ -104,6 +104,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "SECRET_KEY is not set: using a generated development secret; set SECRET_KEY in production"
         );
     }
+    if config.mfa.key_generated {
+        tracing::warn!(
+            path = %config.data_dir.join("mfa.key").display(),
+            "MFA_ENCRYPTION_KEY is not set: using a generated development key; set MFA_ENCRYPTION_KEY in production"
+        );
+    }
     let bind = config.bind_address();
     let metrics_addr = config.metrics_addr;
     let production = config.production;

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now_unix;
 use crate::config::Config;
+use crate::domain::SessionAuth;
 use crate::error::{Error, Result};
 use crate::random::random_id;
 
@@ -50,6 +51,14 @@ pub struct Claims {
     pub jti: String,
     /// The session (one login) this token belongs to.
     pub sid: String,
+    /// How the session was authenticated, RFC 8176 values (access tokens
+    /// only): `["pwd"]`, `["pwd", "otp", "mfa"]` or
+    /// `["pwd", "recovery_code", "mfa"]` (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// The assurance level of the session, `aal1` or `aal2` (access tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aal: Option<String>,
     /// Issuer, when `JWT_ISSUER` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
@@ -62,6 +71,11 @@ impl Claims {
     /// The user id in `sub`, or [`Error::InvalidToken`] if it is not a number.
     pub fn user_id(&self) -> Result<i64> {
         self.sub.parse().map_err(|_| Error::InvalidToken)
+    }
+
+    /// Whether the token says its session passed a second factor (`aal2`).
+    pub fn is_aal2(&self) -> bool {
+        self.aal.as_deref() == Some("aal2")
     }
 }
 
@@ -177,6 +191,8 @@ impl TokenService {
             iat,
             jti: random_id(),
             sid: sid.to_string(),
+            amr: None,
+            aal: None,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
@@ -192,6 +208,19 @@ impl TokenService {
         email_verified: bool,
         sid: &str,
     ) -> Result<IssuedToken> {
+        self.issue_access_as(user_id, email, email_verified, sid, SessionAuth::Password)
+    }
+
+    /// [`TokenService::issue_access`] for a session authenticated by `auth`:
+    /// its `amr` and `aal` claims (SPEC §10).
+    pub fn issue_access_as(
+        &self,
+        user_id: i64,
+        email: &str,
+        email_verified: bool,
+        sid: &str,
+        auth: SessionAuth,
+    ) -> Result<IssuedToken> {
         let iat = now_unix();
         self.sign(Claims {
             sub: user_id.to_string(),
@@ -202,6 +231,8 @@ impl TokenService {
             iat,
             jti: random_id(),
             sid: sid.to_string(),
+            amr: Some(auth.amr().iter().map(|m| (*m).to_string()).collect()),
+            aal: Some(auth.aal().to_string()),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         })
@@ -226,6 +257,8 @@ impl TokenService {
             iat,
             jti: jti.to_string(),
             sid: sid.to_string(),
+            amr: None,
+            aal: None,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         })

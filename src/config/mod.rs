@@ -13,6 +13,7 @@
 mod deployment;
 mod limits;
 mod mail;
+mod mfa;
 mod password;
 mod redact;
 mod secret;
@@ -131,11 +132,26 @@ pub struct RateLimitConfig {
     /// Reset and verification mails sent to one address
     /// (`RATE_LIMIT_MAIL_PER_EMAIL`); past it requests still answer 200.
     pub mail_per_email: Rate,
+    /// Second steps of logins (`/mfa/verify`, the MFA grant of `/token`)
+    /// from one client IP (`RATE_LIMIT_MFA_PER_IP`, SPEC §10).
+    pub mfa_per_ip: Rate,
     /// Redis shared by every instance (`REDIS_URL`); `None`: each instance
     /// counts in its own memory.
     pub redis_url: Option<String>,
     /// Prefix of every key Portcullis writes in Redis (`REDIS_KEY_PREFIX`).
     pub redis_key_prefix: String,
+}
+
+/// The second factor's settings (SPEC §10). Its `Debug` output hides the key.
+#[derive(Clone)]
+pub struct MfaConfig {
+    /// Encrypts TOTP secrets (AES-256-GCM) and keys recovery-code hashes
+    /// (`MFA_ENCRYPTION_KEY`).
+    pub encryption_key: [u8; 32],
+    /// Whether the key was generated (development only).
+    pub key_generated: bool,
+    /// The issuer authenticator apps show (`MFA_ISSUER`, else the host of `APP_URL`).
+    pub issuer: String,
 }
 
 /// Log output format.
@@ -215,6 +231,8 @@ pub struct Config {
     pub event_retention: Duration,
     /// Directory for the generated secret and the default database.
     pub data_dir: PathBuf,
+    /// The second factor (SPEC §10).
+    pub mfa: MfaConfig,
 }
 
 impl Config {
@@ -252,10 +270,12 @@ impl Config {
         let database_url = deployment::database_url(src, &data_dir)?;
         let log_format = deployment::log_format(src)?;
         let event_retention = deployment::event_retention(src)?;
+        let mfa = mfa::read(src, production)?;
 
         // Only once everything else is valid: a generated secret is written to disk.
         let (secret_key, secret_generated) =
             secret::resolve(tokens.secret_key, persist_secret, &data_dir)?;
+        let mfa = mfa::resolve(mfa, persist_secret, &data_dir, &server.app_url)?;
         Ok(Config {
             production,
             secret_key,
@@ -288,6 +308,7 @@ impl Config {
             log_format,
             event_retention,
             data_dir,
+            mfa,
         })
     }
 

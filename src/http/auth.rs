@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -15,7 +15,7 @@ use super::openapi::schemas::{display_name, email_address, new_password};
 use super::response::{Envelope, FormLoginAnswer, Message, RegisteredView, TokenPair, no_store};
 use crate::domain::ClientInfo;
 use crate::error::{ErrorEnvelope, Result};
-use crate::flows::{Registered, Registration};
+use crate::flows::{LoginOutcome, MfaChallenge, Registered, Registration};
 
 /// `POST /register` body: e-mail, password, optional name, and the
 /// application's own fields beside them.
@@ -83,7 +83,7 @@ pub struct LoginForm {
 #[utoipa::path(post, path = "/login", tag = "auth",
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Logged in: a new session", body = FormLoginAnswer),
+        (status = 200, description = "Logged in: a new session; or, for a user with a second factor, no session but the second step to pass (`mfa_required`, `mfa_token`: see `/mfa/verify`)", body = LoginFormAnswer),
         (status = 401, description = "INVALID_CREDENTIALS: wrong e-mail or password", body = ErrorEnvelope),
         (status = 403, description = "INACTIVE_USER or EMAIL_NOT_VERIFIED", body = ErrorEnvelope),
         Invalid, RateLimited, Busy,
@@ -93,11 +93,16 @@ pub async fn login_form(
     client: ClientInfo,
     FormBody(form): FormBody<LoginForm>,
 ) -> Result<Response> {
-    let pair = state
+    let outcome = state
         .flows
-        .login(&form.username, &form.password, &client)
+        .sign_in(&form.username, &form.password, &client)
         .await?;
-    Ok(no_store(Json(FormLoginAnswer::new(pair)).into_response()))
+    Ok(match outcome {
+        LoginOutcome::SignedIn(pair) => no_store(Json(FormLoginAnswer::new(pair)).into_response()),
+        LoginOutcome::SecondFactorRequired(challenge) => {
+            no_store(Envelope::ok(challenge).into_response())
+        }
+    })
 }
 
 /// `POST /login/json` body.
@@ -115,7 +120,7 @@ pub struct LoginJson {
 #[utoipa::path(post, path = "/login/json", tag = "auth",
     request_body = LoginJson,
     responses(
-        (status = 200, description = "Logged in: a new session", body = Envelope<TokenPair>),
+        (status = 200, description = "Logged in: a new session (a token pair); or, for a user with a second factor, no session but the second step to pass (`mfa_required`, `mfa_token`: see `/mfa/verify`)", body = Envelope<LoginJsonAnswer>),
         (status = 401, description = "INVALID_CREDENTIALS: wrong e-mail or password", body = ErrorEnvelope),
         (status = 403, description = "INACTIVE_USER or EMAIL_NOT_VERIFIED", body = ErrorEnvelope),
         Invalid, RateLimited, Busy,
@@ -125,11 +130,38 @@ pub async fn login_json(
     client: ClientInfo,
     JsonBody(req): JsonBody<LoginJson>,
 ) -> Result<Response> {
-    let pair = state
+    let outcome = state
         .flows
-        .login(&req.email, &req.password, &client)
+        .sign_in(&req.email, &req.password, &client)
         .await?;
-    Ok(no_store(Envelope::ok(pair).into_response()))
+    Ok(match outcome {
+        LoginOutcome::SignedIn(pair) => no_store(Envelope::ok(pair).into_response()),
+        LoginOutcome::SecondFactorRequired(challenge) => {
+            no_store(Envelope::ok(challenge).into_response())
+        }
+    })
+}
+
+/// The `data` of a `/login/json` answer: a token pair, or the second step
+/// to pass.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginJsonAnswer {
+    /// Logged in.
+    Tokens(TokenPair),
+    /// A second factor is needed (SPEC §10).
+    SecondFactor(MfaChallenge),
+}
+
+/// A `/login` answer: the pair (also at the top level), or the second step
+/// to pass in the envelope.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginFormAnswer {
+    /// Logged in.
+    Tokens(FormLoginAnswer),
+    /// A second factor is needed (SPEC §10).
+    SecondFactor(Envelope<MfaChallenge>),
 }
 
 /// `POST /refresh` body.

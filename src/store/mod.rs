@@ -18,12 +18,17 @@ macro_rules! user_columns {
 mod data_migrations;
 mod events;
 mod mail_queue;
+mod mfa;
 mod models;
 mod one_time;
 mod purge;
 mod sessions;
 mod users;
 
+pub use mfa::{
+    FAILURE_WINDOW_SECS, FactorProof, FailureRecorded, LOCK_AFTER_FAILURES, MfaTokenRecord,
+    SecondStep, TOKEN_FAILURE_LIMIT, TotpRecord, WINDOW_FAILURE_LIMIT,
+};
 pub use one_time::TokenPurpose;
 
 pub use crate::domain::ClientInfo;
