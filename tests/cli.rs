@@ -334,6 +334,17 @@ fn dotenv_is_read_and_the_environment_wins() {
 }
 
 #[test]
+fn the_environment_wins_whichever_spelling_each_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "ACCESS_TOKEN_EXPIRE_MINUTES=5\n").unwrap();
+    // The prefixed name in the environment beats the plain name in .env.
+    let (child, addr) = start(dir.path(), &[("AUTH_ACCESS_TOKEN_EXPIRE_MINUTES", "7")]);
+    let body = register(&addr, "prefixed@example.com");
+    assert_eq!(body["data"]["expires_in"], 420, "{body}");
+    assert_eq!(terminate(child).code(), Some(0));
+}
+
+#[test]
 fn gen_secret_prints_a_long_random_secret() {
     let dir = tempfile::tempdir().unwrap();
     let a = command(dir.path()).arg("gen-secret").output().unwrap();
