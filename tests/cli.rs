@@ -300,6 +300,10 @@ fn in_production_metrics_are_served_only_on_metrics_addr() {
     let production = [
         ("PORTCULLIS_ENV", "production"),
         ("SECRET_KEY", "production-test-secret-7f3a9c2e5b8d1f4a6c0e"),
+        (
+            "MFA_ENCRYPTION_KEY",
+            "cG9ydGN1bGxpcy10ZXN0LW1mYS1rZXktMzItYnl0ZXM=",
+        ),
     ];
     // Without METRICS_ADDR, nowhere.
     let (child, addr) = start(dir.path(), &production);

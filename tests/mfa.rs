@@ -990,3 +990,105 @@ both_backends!(
         .await;
     }
 );
+
+#[test]
+fn production_refuses_to_start_without_the_mfa_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PORTCULLIS_ENV", "production")
+        .env("SECRET_KEY", "production-test-secret-7f3a9c2e5b8d1f4a6c0e")
+        .env("LOG_FORMAT", "json")
+        .output()
+        .expect("run portcullis");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MFA_ENCRYPTION_KEY"), "{stderr}");
+    assert!(!dir.path().join("data/mfa.key").exists());
+}
+
+both_backends!(
+    a_totp_step_is_accepted_once_across_instances,
+    |backend: Backend| async move {
+        let a = TestApp::spawn(backend, &[]).await;
+        let b = a.spawn_sharing(&[]).await;
+        let mut user = enroll(&a, "instances").await;
+        let email = user.session.email.clone();
+        let mut tokens = Vec::new();
+        for i in 0..20 {
+            let app = if i % 2 == 0 { &a } else { &b };
+            tokens.push(challenge(app, &email).await);
+        }
+        let code = user.auth.fresh_code().await;
+        let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+        let tries = tokens.into_iter().enumerate().map(|(i, token)| {
+            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let code = code.clone();
+            tokio::spawn(async move { verify(&app, &token, "totp", &code).await })
+        });
+        let replies = futures_join(tries).await;
+        let statuses: Vec<StatusCode> = replies.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+            1,
+            "{statuses:?}"
+        );
+        for reply in replies.iter().filter(|r| r.status != StatusCode::OK) {
+            assert!(
+                matches!(reply.code(), "INVALID_MFA_CODE" | "RATE_LIMITED"),
+                "{}",
+                reply.text()
+            );
+        }
+    }
+);
+
+both_backends!(
+    the_second_step_is_limited_per_ip,
+    vars[("RATE_LIMIT_ENABLED", "true"), ("RATE_LIMIT_MFA_PER_IP", "3/minute")],
+    |app| async move {
+        for _ in 0..3 {
+            verify(&app, "made-up-token-000000000000", "totp", "123456")
+                .await
+                .expect_error(StatusCode::UNAUTHORIZED, "INVALID_MFA_TOKEN");
+        }
+        let limited = verify(&app, "made-up-token-000000000000", "totp", "123456").await;
+        limited.expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+        assert!(limited.header("retry-after").is_some());
+        let grant = app
+            .post_form(
+                "/token",
+                &[
+                    ("grant_type", "urn:portcullis:params:oauth:grant-type:mfa"),
+                    ("mfa_token", "made-up-token-000000000000"),
+                    ("otp", "123456"),
+                ],
+            )
+            .await;
+        grant.expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    }
+);
+
+both_backends!(
+    the_owner_is_told_when_few_recovery_codes_are_left,
+    |app| async move {
+        let user = enroll(&app, "few").await;
+        let email = user.session.email.clone();
+        for (i, code) in user.recovery.iter().take(8).enumerate() {
+            let token = challenge(&app, &email).await;
+            let reply = verify(&app, &token, "recovery_code", code).await;
+            let data = reply.expect_ok(StatusCode::OK);
+            assert_eq!(data["recovery_codes_remaining"], json!(9 - i as i64));
+            if i < 7 {
+                assert!(
+                    !subjects_to(&app, &email).contains(&"Few recovery codes left".to_string()),
+                    "told too early, after {} codes",
+                    i + 1
+                );
+            }
+        }
+        expect_mail(&app, &email, "Few recovery codes left").await;
+    }
+);

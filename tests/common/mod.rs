@@ -60,6 +60,8 @@ use serde_json::Value;
 
 /// The HMAC secret every test server signs with.
 pub const SECRET: &str = "portcullis-integration-test-secret-0123456789-long-enough-for-HS512";
+/// The `MFA_ENCRYPTION_KEY` of every test server (32 bytes, base64).
+pub const MFA_KEY: &str = "cG9ydGN1bGxpcy10ZXN0LW1mYS1rZXktMzItYnl0ZXM=";
 /// A password that satisfies the policy (not common, long enough): every
 /// test user's first password.
 pub const PASSWORD: &str = "Tangerine-Otter-42";
