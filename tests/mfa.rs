@@ -309,6 +309,20 @@ both_backends!(
             1,
             "no session was opened by a password alone"
         );
+        // The half-logged-in mfa_token is no token anywhere else.
+        let half = answers[0].body["data"]["mfa_token"].as_str().unwrap();
+        app.me(half)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
+        app.refresh(half)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
+        app.post_form(
+            "/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", half)],
+        )
+        .await
+        .expect_oauth_error("invalid_grant");
 
         // The second step.
         let token = answers[0].body["data"]["mfa_token"].as_str().unwrap();
@@ -511,6 +525,26 @@ both_backends!(
         verify(&app, "no-such-token", "totp", &code)
             .await
             .expect_error(StatusCode::UNAUTHORIZED, "INVALID_MFA_TOKEN");
+
+        // So does a password change.
+        let pending = challenge(&app, &email).await;
+        app.auth_post_json(
+            "/change-password",
+            &user.session.access,
+            &json!({"current_password": PASSWORD, "new_password": "Quince-Badger-19"}),
+        )
+        .await
+        .expect_ok(StatusCode::OK);
+        verify(&app, &pending, "totp", &code)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "INVALID_MFA_TOKEN");
+        app.auth_post_json(
+            "/change-password",
+            &user.session.access,
+            &json!({"current_password": "Quince-Badger-19", "new_password": PASSWORD}),
+        )
+        .await
+        .expect_ok(StatusCode::OK);
 
         // A password reset voids pending mfa_tokens, and keeps the factor.
         let pending = challenge(&app, &email).await;
