@@ -1126,3 +1126,70 @@ both_backends!(
         expect_mail(&app, &email, "Few recovery codes left").await;
     }
 );
+
+both_backends!(
+    an_mfa_token_is_bound_to_the_password_and_the_factor,
+    |app| async move {
+        let mut user = enroll(&app, "bound").await;
+        let email = user.session.email.clone();
+        let flows = app.portcullis.flows();
+        let client = portcullis::domain::ClientInfo::default();
+        // The flow's own answer: a challenge, never tokens.
+        let outcome = flows.sign_in(&email, PASSWORD, &client).await.unwrap();
+        let portcullis::flows::LoginOutcome::SecondFactorRequired(challenge) = outcome else {
+            panic!("expected the second step, got {outcome:?}");
+        };
+        // The password hash changes behind the token's back (as a reset
+        // racing the login would, before it voids the token).
+        let record = app
+            .store()
+            .user_by_id(user.session.user_id)
+            .await
+            .unwrap()
+            .unwrap();
+        app.store()
+            .set_password_hash(user.session.user_id, &format!("{}x", record.password_hash))
+            .await
+            .unwrap();
+        let code = user.auth.fresh_code().await;
+        let refused = flows
+            .verify_second_factor(&challenge.mfa_token, "totp", &code, &client)
+            .await;
+        assert!(
+            matches!(refused, Err(portcullis::Error::InvalidMfaToken)),
+            "{refused:?}"
+        );
+        app.store()
+            .set_password_hash(user.session.user_id, &record.password_hash)
+            .await
+            .unwrap();
+        // The factor removed while a second step is pending: nothing to pass.
+        let pending = challenge_of(flows.sign_in(&email, PASSWORD, &client).await.unwrap());
+        sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
+            .bind(user.session.user_id)
+            .execute(app.store().pool())
+            .await
+            .unwrap();
+        let refused = flows
+            .verify_second_factor(&pending, "totp", &code, &client)
+            .await;
+        assert!(
+            matches!(refused, Err(portcullis::Error::InvalidMfaToken)),
+            "{refused:?}"
+        );
+        // And the login is one step again.
+        assert!(matches!(
+            flows.sign_in(&email, PASSWORD, &client).await,
+            Ok(portcullis::flows::LoginOutcome::SignedIn(_))
+        ));
+    }
+);
+
+/// The `mfa_token` of a login that stopped at the second step.
+#[track_caller]
+fn challenge_of(outcome: portcullis::flows::LoginOutcome) -> String {
+    match outcome {
+        portcullis::flows::LoginOutcome::SecondFactorRequired(c) => c.mfa_token,
+        other => panic!("expected the second step, got {other:?}"),
+    }
+}
