@@ -48,7 +48,7 @@ impl Source<'_> {
         self.layers.iter().find_map(|layer| {
             [name, prefixed.as_str()]
                 .into_iter()
-                .filter_map(|n| layer(n))
+                .filter_map(layer)
                 .map(|v| v.trim().to_string())
                 .find(|v| !v.is_empty())
         })
