@@ -54,6 +54,10 @@ pub enum Error {
     /// The user is not a superuser.
     #[error("Not enough privileges")]
     Forbidden,
+    /// A page of another site asked for what the refresh cookie guards
+    /// (`REFRESH_COOKIE=true`).
+    #[error("Cross-site request refused")]
+    CrossSite,
     /// The e-mail is already registered.
     #[error("Email already registered")]
     EmailAlreadyExists,
@@ -122,7 +126,7 @@ impl Error {
             Unauthorized | InvalidCredentials | TokenExpired | InvalidToken | TokenRevoked => {
                 StatusCode::UNAUTHORIZED
             }
-            InactiveUser | EmailNotVerified | Forbidden => StatusCode::FORBIDDEN,
+            InactiveUser | EmailNotVerified | Forbidden | CrossSite => StatusCode::FORBIDDEN,
             EmailAlreadyExists => StatusCode::CONFLICT,
             Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvalidPassword | InvalidResetToken | InvalidVerificationToken | InvalidJson => {
@@ -150,7 +154,7 @@ impl Error {
             TokenRevoked => "TOKEN_REVOKED",
             InactiveUser => "INACTIVE_USER",
             EmailNotVerified => "EMAIL_NOT_VERIFIED",
-            Forbidden => "FORBIDDEN",
+            Forbidden | CrossSite => "FORBIDDEN",
             EmailAlreadyExists => "EMAIL_ALREADY_EXISTS",
             Validation(_) => "VALIDATION_ERROR",
             InvalidPassword => "INVALID_PASSWORD",

@@ -11,6 +11,7 @@
 //! valid; `redact` keeps the secrets out of `Debug`.
 
 mod deployment;
+mod keys;
 mod limits;
 mod mail;
 mod password;
@@ -23,11 +24,13 @@ mod tokens;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
 use crate::domain::TrustedProxies;
+use crate::token::keys::AsymmetricKeys;
 
 pub use secret::{MIN_SECRET_LEN, generate_secret};
 use source::Source;
@@ -161,6 +164,10 @@ pub struct Config {
     pub secret_key_previous: Vec<String>,
     /// Signing algorithm; the only one accepted on verification.
     pub algorithm: Algorithm,
+    /// For RS256, ES256 and EdDSA: the signing key (`PRIVATE_KEY_FILE`, or
+    /// one generated for development) and the public keys that verify
+    /// (`PUBLIC_KEY_FILES`); `None` for the HMAC algorithms.
+    pub asymmetric_keys: Option<Arc<AsymmetricKeys>>,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
     /// Lifetime of refresh tokens (and of an idle session).
@@ -253,15 +260,22 @@ impl Config {
         let log_format = deployment::log_format(src)?;
         let event_retention = deployment::event_retention(src)?;
 
-        // Only once everything else is valid: a generated secret is written to disk.
-        let (secret_key, secret_generated) =
-            secret::resolve(tokens.secret_key, persist_secret, &data_dir)?;
+        // Only once everything else is valid: a generated secret or key is
+        // written to disk. The asymmetric algorithms sign with their key
+        // pair; their secret, when none is set, is only held in memory.
+        let asymmetric = tokens.key_files.is_some();
+        let asymmetric_keys = keys::resolve(tokens.key_files, persist_secret, &data_dir)?;
+        let (secret_key, secret_generated) = match tokens.secret_key {
+            None if asymmetric => (generate_secret(), false),
+            explicit => secret::resolve(explicit, persist_secret, &data_dir)?,
+        };
         Ok(Config {
             production,
             secret_key,
             secret_generated,
             secret_key_previous: tokens.secret_key_previous,
             algorithm: tokens.algorithm,
+            asymmetric_keys,
             access_token_ttl: tokens.access_token_ttl,
             refresh_token_ttl: tokens.refresh_token_ttl,
             refresh_reuse_grace: tokens.refresh_reuse_grace,

@@ -49,6 +49,6 @@ impl Flows {
         let next = self
             .tokens
             .issue_refresh(user.id, &claims.sid, &successor, now, expires_at)?;
-        self.pair(&user, &claims.sid, next.token)
+        self.pair(&user, &claims.sid, next)
     }
 }
