@@ -180,9 +180,9 @@ pub const PYTHON_VAR: &str = "PORTCULLIS_TEST_PYTHON";
 
 /// What to do when the helpers' Python packages are missing.
 pub const PYTHON_PACKAGES_HINT: &str = "run the tests with `scripts/test`, which installs \
-     aiosmtpd and PyJWT into a virtual environment under target/ and points \
-     PORTCULLIS_TEST_PYTHON at it, or install them for python3 yourself: \
-     `python3 -m pip install 'aiosmtpd>=1.4' 'pyjwt>=2.8'`";
+     aiosmtpd and PyJWT (with cryptography) into a virtual environment under \
+     target/ and points PORTCULLIS_TEST_PYTHON at it, or install them for python3 \
+     yourself: `python3 -m pip install 'aiosmtpd>=1.4' 'pyjwt[crypto]>=2.8'`";
 
 /// The Python 3 interpreter that runs the helper scripts (the SMTP server,
 /// PyJWT): `$PORTCULLIS_TEST_PYTHON` when set (`scripts/test` sets it to its
