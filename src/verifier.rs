@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
-//! use portcullis::verifier::{JwksVerifier, VerifiedClaims};
+//! use portcullis::verifier::{Algorithm, JwksVerifier, VerifiedClaims};
 //!
 //! async fn orders(VerifiedClaims(claims): VerifiedClaims) -> String {
 //!     format!("orders of user {}", claims.sub)
@@ -14,7 +14,7 @@
 //!
 //! # async fn run() -> anyhow::Result<()> {
 //! let verifier = JwksVerifier::builder("https://auth.example.com/.well-known/jwks.json")
-//!     .algorithm(jsonwebtoken::Algorithm::EdDSA) // what Portcullis's ALGORITHM is
+//!     .algorithm(Algorithm::EdDSA) // what Portcullis's ALGORITHM is
 //!     .issuer("https://auth.example.com") // JWT_ISSUER, if set there
 //!     .audience("orders") // JWT_AUDIENCE, if set there
 //!     .build()?;
@@ -55,8 +55,9 @@ use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Uri, header};
+pub use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
+use jsonwebtoken::{DecodingKey, Validation, errors::ErrorKind};
 
 use crate::error::{Error, Result};
 use crate::token::keys::is_asymmetric;
