@@ -130,9 +130,12 @@ both_backends!(
         assert_eq!(form.status, StatusCode::OK, "{}", form.text());
         expect_refresh_cookie(&form, &refresh_of(&form.body["data"]), lifetime);
 
-        let token = app
-            .post_form("/token", &[("grant_type", "password"), ("username", &email), ("password", PASSWORD)])
-            .await;
+        let grant = [
+            ("grant_type", "password"),
+            ("username", email.as_str()),
+            ("password", PASSWORD),
+        ];
+        let token = app.post_form("/token", &grant).await;
         assert_eq!(token.status, StatusCode::OK, "{}", token.text());
         let cookie = expect_refresh_cookie(&token, &refresh_of(&token.body), lifetime);
         let grant = app

@@ -211,7 +211,8 @@ fn pyjwkclient(
         });
     assert!(
         out.status.success(),
-        "PyJWKClient could not run under {} (are PyJWT and cryptography installed? {PYTHON_PACKAGES_HINT}): {}",
+        "PyJWKClient could not run under {} (are PyJWT and cryptography installed? \
+         {PYTHON_PACKAGES_HINT}): {}",
         python_program(),
         String::from_utf8_lossy(&out.stderr)
     );

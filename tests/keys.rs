@@ -171,100 +171,167 @@ both_backends!(
     }
 );
 
-both_backends!(
-    /// Only `ALGORITHM` verifies: for each asymmetric algorithm, an `HS256`
-    /// token whose HMAC key is the server's public key (the PEM anyone can
-    /// read, or the JWKS entry), a token with `alg: none`, a genuinely
-    /// signed token with a `kid` the server does not know, and a token
-    /// signed with another key (under its own `kid` or the server's) are all
-    /// 401 `INVALID_TOKEN`, on a protected route and at `/refresh`. The
-    /// control, the same payload signed with the server's key, is accepted.
-    algorithm_confusion_none_and_unknown_kids_are_refused,
-    |backend: Backend| async move {
-        let dir = tempfile::tempdir().unwrap();
+/// A server of each asymmetric algorithm, a user's genuine tokens, and
+/// another key pair of the same algorithm: what the refusal tests forge
+/// from. Each forgery comes with its control: the same payload signed here
+/// with the server's key and `kid` is accepted.
+struct Target {
+    app: TestApp,
+    keys: KeyFiles,
+    other: KeyFiles,
+    user: Session,
+    payload: Value,
+    refresh_payload: Value,
+}
+
+impl Target {
+    async fn each(backend: Backend, dir: &Path) -> Vec<Target> {
+        let mut targets = Vec::new();
         for alg in ALGORITHMS {
-            let keys = KeyFiles::new(dir.path(), alg, alg);
-            let other = KeyFiles::new(dir.path(), &format!("{alg}-other"), alg);
+            let keys = KeyFiles::new(dir, alg, alg);
+            let other = KeyFiles::new(dir, &format!("{alg}-other"), alg);
             let app = spawn_with(backend, &keys, &[]).await;
             let user = app.register(&unique_email(alg), PASSWORD).await;
             let (_, payload) = jwt_parts(&user.access);
             let (_, refresh_payload) = jwt_parts(&user.refresh);
-            let published = jwks(&app).await[0].to_string();
-
-            // The control: the server's key and kid, signed here.
             app.me(&sign(&keys, Some(&keys.kid), &payload))
                 .await
                 .expect_ok(StatusCode::OK);
+            targets.push(Target {
+                app,
+                keys,
+                other,
+                user,
+                payload,
+                refresh_payload,
+            });
+        }
+        targets
+    }
 
-            // HS256 keyed with public material.
+    /// `GET /me` with `token` is 401 `INVALID_TOKEN`.
+    async fn refuses_access(&self, what: &str, token: &str) {
+        let what = format!("{}: {what}", self.keys.alg);
+        expect_invalid(&what, &self.app.me(token).await);
+    }
+
+    /// `/refresh` with `token` is 401 `INVALID_TOKEN`.
+    async fn refuses_refresh(&self, what: &str, token: &str) {
+        let what = format!("{}: {what}", self.keys.alg);
+        expect_invalid(&what, &self.app.refresh(token).await);
+    }
+
+    /// Nothing was spent: the genuine pair still works.
+    async fn still_works(&self) {
+        self.app
+            .me(&self.user.access)
+            .await
+            .expect_ok(StatusCode::OK);
+        self.app.refresh_ok(&self.user.refresh).await;
+    }
+}
+
+both_backends!(
+    /// Algorithm confusion: for each asymmetric algorithm, an `HS256` token
+    /// whose HMAC key is the server's public key (the PEM anyone can read, or
+    /// its JWKS entry), with the server's `kid` or none, is 401
+    /// `INVALID_TOKEN` on a protected route and at `/refresh`; so is the
+    /// genuine signature under another asymmetric `alg`. Only `ALGORITHM`
+    /// verifies.
+    hs256_signed_with_the_public_key_is_refused,
+    |backend: Backend| async move {
+        let dir = tempfile::tempdir().unwrap();
+        for t in Target::each(backend, dir.path()).await {
+            let published = jwks(&t.app).await[0].to_string();
             for (what, key) in [
-                ("the public key PEM", keys.public_pem.as_bytes()),
+                ("the public key PEM", t.keys.public_pem.as_bytes()),
                 ("the JWKS entry", published.as_bytes()),
             ] {
                 for h in [
-                    json!({"alg": "HS256", "typ": "JWT", "kid": keys.kid}),
+                    json!({"alg": "HS256", "typ": "JWT", "kid": t.keys.kid}),
                     json!({"alg": "HS256", "typ": "JWT"}),
                 ] {
-                    let forged = hmac_signed(&h, &payload, key);
-                    expect_invalid(&format!("{alg}: HS256 keyed with {what}, {h}"), &app.me(&forged).await);
-                    let forged = hmac_signed(&h, &refresh_payload, key);
-                    expect_invalid(&format!("{alg}: HS256 refresh keyed with {what}"), &app.refresh(&forged).await);
+                    let what = format!("HS256 keyed with {what}, {h}");
+                    t.refuses_access(&what, &hmac_signed(&h, &t.payload, key))
+                        .await;
+                    t.refuses_refresh(&what, &hmac_signed(&h, &t.refresh_payload, key))
+                        .await;
                 }
             }
+            let another = if t.keys.alg == "RS256" { "ES256" } else { "RS256" };
+            let h = json!({"alg": another, "typ": "JWT", "kid": t.keys.kid});
+            let signature = t.user.access.rsplit_once('.').unwrap().1;
+            let relabelled = format!(
+                "{}.{}.{signature}",
+                b64(h.to_string()),
+                b64(t.payload.to_string())
+            );
+            t.refuses_access("the genuine signature under another alg", &relabelled)
+                .await;
+            t.still_works().await;
+        }
+    }
+);
 
-            // `none`, with the kid and without a signature or with the genuine one.
-            for alg_none in ["none", "None", "NONE"] {
-                let h = json!({"alg": alg_none, "typ": "JWT", "kid": keys.kid});
-                let unsigned = format!("{}.{}.", b64(h.to_string()), b64(payload.to_string()));
-                expect_invalid(&format!("{alg}: alg {alg_none}"), &app.me(&unsigned).await);
-                let genuine_signature = user.access.rsplit_once('.').unwrap().1;
-                expect_invalid(
-                    &format!("{alg}: alg {alg_none} with the genuine signature"),
-                    &app.me(&format!("{unsigned}{genuine_signature}")).await,
+both_backends!(
+    /// `alg: none` (in any spelling), with the server's `kid`, unsigned or
+    /// with the genuine signature, is 401 `INVALID_TOKEN` on a protected
+    /// route and at `/refresh`, for each asymmetric algorithm.
+    alg_none_is_refused,
+    |backend: Backend| async move {
+        let dir = tempfile::tempdir().unwrap();
+        for t in Target::each(backend, dir.path()).await {
+            let genuine_signature = t.user.access.rsplit_once('.').unwrap().1;
+            for none in ["none", "None", "NONE"] {
+                let h = json!({"alg": none, "typ": "JWT", "kid": t.keys.kid});
+                let unsigned = format!("{}.{}.", b64(h.to_string()), b64(t.payload.to_string()));
+                t.refuses_access(&format!("alg {none}"), &unsigned).await;
+                t.refuses_access(
+                    &format!("alg {none} with the genuine signature"),
+                    &format!("{unsigned}{genuine_signature}"),
+                )
+                .await;
+                let unsigned_refresh = format!(
+                    "{}.{}.",
+                    b64(h.to_string()),
+                    b64(t.refresh_payload.to_string())
                 );
-                let unsigned_refresh =
-                    format!("{}.{}.", b64(h.to_string()), b64(refresh_payload.to_string()));
-                expect_invalid(&format!("{alg}: refresh with {alg_none}"), &app.refresh(&unsigned_refresh).await);
+                t.refuses_refresh(&format!("alg {none}"), &unsigned_refresh)
+                    .await;
             }
+            t.still_works().await;
+        }
+    }
+);
 
-            // Unknown kids.
-            expect_invalid(
-                &format!("{alg}: the server's key under an unknown kid"),
-                &app.me(&sign(&keys, Some("no-such-key"), &payload)).await,
-            );
-            expect_invalid(
-                &format!("{alg}: another key under its own kid"),
-                &app.me(&sign(&other, Some(&other.kid), &payload)).await,
-            );
-            expect_invalid(
-                &format!("{alg}: another key under the server's kid"),
-                &app.me(&sign(&other, Some(&keys.kid), &payload)).await,
-            );
-            expect_invalid(
-                &format!("{alg}: another key without a kid"),
-                &app.me(&sign(&other, None, &payload)).await,
-            );
-            expect_invalid(
-                &format!("{alg}: a refresh token under an unknown kid"),
-                &app.refresh(&sign(&keys, Some("no-such-key"), &refresh_payload)).await,
-            );
-            // The header names the algorithm: the server's key with another
-            // asymmetric algorithm is refused too.
-            let wrong_alg = json!({"alg": if alg == "RS256" { "ES256" } else { "RS256" }, "typ": "JWT", "kid": keys.kid});
-            let signature = user.access.rsplit_once('.').unwrap().1;
-            expect_invalid(
-                &format!("{alg}: the genuine signature under another alg"),
-                &app.me(&format!(
-                    "{}.{}.{signature}",
-                    b64(wrong_alg.to_string()),
-                    b64(payload.to_string())
-                ))
-                .await,
-            );
-
-            // Nothing was spent: the genuine pair still works.
-            app.me(&user.access).await.expect_ok(StatusCode::OK);
-            app.refresh_ok(&user.refresh).await;
+both_backends!(
+    /// Unknown `kid`s: for each asymmetric algorithm, a token signed with the
+    /// server's own key under a `kid` it does not know, and tokens signed
+    /// with another key (under its own `kid`, the server's, or none) are 401
+    /// `INVALID_TOKEN`, on a protected route and at `/refresh`.
+    unknown_kids_are_refused,
+    |backend: Backend| async move {
+        let dir = tempfile::tempdir().unwrap();
+        for t in Target::each(backend, dir.path()).await {
+            let (keys, other) = (&t.keys, &t.other);
+            let unknown = Some("no-such-key");
+            t.refuses_access("the server's key, an unknown kid", &sign(keys, unknown, &t.payload))
+                .await;
+            t.refuses_refresh(
+                "the server's key, an unknown kid",
+                &sign(keys, unknown, &t.refresh_payload),
+            )
+            .await;
+            for (what, kid) in [
+                ("another key under its own kid", Some(other.kid.as_str())),
+                ("another key under the server's kid", Some(keys.kid.as_str())),
+                ("another key without a kid", None),
+            ] {
+                t.refuses_access(what, &sign(other, kid, &t.payload)).await;
+                t.refuses_refresh(what, &sign(other, kid, &t.refresh_payload))
+                    .await;
+            }
+            t.still_works().await;
         }
     }
 );
