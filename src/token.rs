@@ -91,8 +91,7 @@ pub struct TokenService {
     audience: Option<String>,
     access_ttl: Duration,
     refresh_ttl: Duration,
-    /// Keys [`TokenService::successor_jti`]; derived from the signing secret
-    /// or private key.
+    /// Keys [`TokenService::successor_jti`]; derived from `SECRET_KEY`.
     successor_key: [u8; 64],
     /// The JWK Set of the public keys (empty for HMAC), built once.
     jwks: Arc<serde_json::Value>,
@@ -161,7 +160,7 @@ impl TokenService {
             cfg.jwt_issuer.as_deref(),
             cfg.jwt_audience.as_deref(),
         );
-        let (kid, encoding, decoding, signing_material, jwks) = match &cfg.asymmetric_keys {
+        let (kid, encoding, decoding, jwks) = match &cfg.asymmetric_keys {
             Some(keys) => (
                 keys.kid().to_string(),
                 keys.signing_key().clone(),
@@ -169,7 +168,6 @@ impl TokenService {
                     .iter()
                     .map(|k| (k.kid.clone(), k.key.clone()))
                     .collect(),
-                keys.signing_key().as_bytes().to_vec(),
                 keys.jwks(),
             ),
             None => (
@@ -179,15 +177,9 @@ impl TokenService {
                     .chain(cfg.secret_key_previous.iter())
                     .map(|k| (key_id(k), DecodingKey::from_secret(k.as_bytes())))
                     .collect(),
-                cfg.secret_key.as_bytes().to_vec(),
                 serde_json::json!({ "keys": [] }),
             ),
         };
-        let successor_key = sha2::Sha512::new()
-            .chain_update(b"portcullis-refresh-successor:")
-            .chain_update(zeroize::Zeroizing::new(signing_material))
-            .finalize()
-            .into();
         Self {
             algorithm: cfg.algorithm,
             kid,
@@ -198,7 +190,12 @@ impl TokenService {
             audience: cfg.jwt_audience.clone(),
             access_ttl: cfg.access_token_ttl,
             refresh_ttl: cfg.refresh_token_ttl,
-            successor_key,
+            // With an asymmetric algorithm `SECRET_KEY` signs nothing: it only
+            // keys this (see [`crate::config::Config::secret_key`]).
+            successor_key: sha2::Sha512::digest(
+                format!("portcullis-refresh-successor:{}", cfg.secret_key).as_bytes(),
+            )
+            .into(),
             jwks: Arc::new(jwks),
         }
     }

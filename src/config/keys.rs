@@ -220,6 +220,40 @@ mod tests {
         assert_eq!(err.variable, "SECRET_KEY_PREVIOUS");
     }
 
+    /// The refresh grace hands out the successor a keyed hash names: every
+    /// instance must agree on its key. Without `SECRET_KEY` it follows the
+    /// private key; with it, it survives a change of signing key.
+    #[test]
+    fn instances_agree_on_the_successor_key() {
+        use crate::token::TokenService;
+        let dir = tempfile::tempdir().unwrap();
+        let a = keys::generate(Algorithm::EdDSA).unwrap();
+        let b = keys::generate(Algorithm::EdDSA).unwrap();
+        let a = write(dir.path(), "a.pem", &a.private_pem);
+        let b = write(dir.path(), "b.pem", &b.private_pem);
+        let service = |private: &str, secret: Option<&str>| {
+            let mut vars = vec![("ALGORITHM", "EdDSA"), ("PRIVATE_KEY_FILE", private)];
+            vars.extend(secret.map(|s| ("SECRET_KEY", s)));
+            let cfg = Config::from_vars(vars).unwrap();
+            assert!(!cfg.secret_generated);
+            TokenService::from_config(&cfg)
+        };
+        let jti = "a-spent-refresh-token";
+        assert_eq!(
+            service(&a, None).successor_jti(jti),
+            service(&a, None).successor_jti(jti)
+        );
+        assert_ne!(
+            service(&a, None).successor_jti(jti),
+            service(&b, None).successor_jti(jti)
+        );
+        let secret = "kq".repeat(20);
+        assert_eq!(
+            service(&a, Some(&secret)).successor_jti(jti),
+            service(&b, Some(&secret)).successor_jti(jti)
+        );
+    }
+
     #[test]
     fn production_needs_no_secret_key_with_key_files() {
         let dir = tempfile::tempdir().unwrap();

@@ -156,7 +156,10 @@ pub enum LogFormat {
 pub struct Config {
     /// `PORTCULLIS_ENV=production`: refuse generated secrets.
     pub production: bool,
-    /// HMAC key that signs new tokens (at least 32 characters).
+    /// HMAC key that signs new tokens (at least 32 characters) with the
+    /// HMAC algorithms. With an asymmetric algorithm it signs nothing and only
+    /// keys what must agree across instances (the ids of refresh tokens'
+    /// successors, SPEC §5); unset, it is derived from the private key.
     pub secret_key: String,
     /// Whether `secret_key` was generated into the data directory (development only).
     pub secret_generated: bool,
@@ -262,12 +265,12 @@ impl Config {
 
         // Only once everything else is valid: a generated secret or key is
         // written to disk. The asymmetric algorithms sign with their key
-        // pair; their secret, when none is set, is only held in memory.
-        let asymmetric = tokens.key_files.is_some();
+        // pair; without a `SECRET_KEY` theirs is derived from the private
+        // key, so that every instance sharing the key agrees on it.
         let asymmetric_keys = keys::resolve(tokens.key_files, persist_secret, &data_dir)?;
-        let (secret_key, secret_generated) = match tokens.secret_key {
-            None if asymmetric => (generate_secret(), false),
-            explicit => secret::resolve(explicit, persist_secret, &data_dir)?,
+        let (secret_key, secret_generated) = match (tokens.secret_key, &asymmetric_keys) {
+            (None, Some(keys)) => (keys.derived_secret(), false),
+            (explicit, _) => secret::resolve(explicit, persist_secret, &data_dir)?,
         };
         Ok(Config {
             production,

@@ -277,6 +277,19 @@ impl AsymmetricKeys {
         self.generated_into.as_deref()
     }
 
+    /// A secret derived from the private key (64 base64url characters): what
+    /// stands for `SECRET_KEY` when it is unset, the same on every instance
+    /// that signs with this key, and revealing nothing of it.
+    pub fn derived_secret(&self) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let digest = sha2::Sha512::new()
+            .chain_update(b"portcullis-secret-from-private-key:")
+            .chain_update(self.signing.as_bytes())
+            .finalize();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..48])
+    }
+
     /// The JWK Set of the public keys (RFC 7517): no private member.
     pub fn jwks(&self) -> serde_json::Value {
         let keys: Vec<&Jwk> = self.verifying.iter().map(|k| &k.jwk).collect();
