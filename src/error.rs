@@ -54,6 +54,10 @@ pub enum Error {
     /// The user is not a superuser.
     #[error("Not enough privileges")]
     Forbidden,
+    /// A page of another site asked for what the refresh cookie guards
+    /// (`REFRESH_COOKIE=true`).
+    #[error("Cross-site request refused")]
+    CrossSite,
     /// The e-mail is already registered.
     #[error("Email already registered")]
     EmailAlreadyExists,
@@ -153,9 +157,8 @@ impl Error {
             InvalidMfaToken | InvalidMfaCode { login: true } => StatusCode::UNAUTHORIZED,
             InvalidMfaCode { login: false } | MfaSetupExpired => StatusCode::BAD_REQUEST,
             MfaNotEnabled => StatusCode::NOT_FOUND,
-            InactiveUser | EmailNotVerified | Forbidden | InsufficientAal | MfaRequired => {
-                StatusCode::FORBIDDEN
-            }
+            InactiveUser | EmailNotVerified | Forbidden | CrossSite | InsufficientAal
+            | MfaRequired => StatusCode::FORBIDDEN,
             EmailAlreadyExists | MfaAlreadyEnabled => StatusCode::CONFLICT,
             Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvalidPassword | InvalidResetToken | InvalidVerificationToken | InvalidJson => {
@@ -183,7 +186,7 @@ impl Error {
             TokenRevoked => "TOKEN_REVOKED",
             InactiveUser => "INACTIVE_USER",
             EmailNotVerified => "EMAIL_NOT_VERIFIED",
-            Forbidden => "FORBIDDEN",
+            Forbidden | CrossSite => "FORBIDDEN",
             EmailAlreadyExists => "EMAIL_ALREADY_EXISTS",
             Validation(_) => "VALIDATION_ERROR",
             InvalidPassword => "INVALID_PASSWORD",

@@ -39,6 +39,8 @@
 //! - the parts the flows use: [`store`] (SQL, one file per aggregate),
 //!   [`password`], [`token`], [`mail`], [`mfa`] (second-factor cryptography), [`limits`] (rate limits, in memory
 //!   or Redis), [`fields`], [`config`];
+//! - for other services, behind the `verifier` feature: `verifier`, which
+//!   checks Portcullis's access tokens against its JWKS;
 //! - shared by all: [`domain`] (parsed inputs, events, messages), [`error`],
 //!   [`clock`], [`random`], [`files`] (private files and directories),
 //!   [`telemetry`].
@@ -64,6 +66,8 @@ pub mod store;
 pub mod tasks;
 pub mod telemetry;
 pub mod token;
+#[cfg(feature = "verifier")]
+pub mod verifier;
 
 pub use app::{Portcullis, PortcullisBuilder, shutdown_signal};
 pub use config::Config;

@@ -11,6 +11,7 @@
 //! valid; `redact` keeps the secrets out of `Debug`.
 
 mod deployment;
+mod keys;
 mod limits;
 mod mail;
 mod mfa;
@@ -24,11 +25,13 @@ mod tokens;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
 use crate::domain::TrustedProxies;
+use crate::token::keys::AsymmetricKeys;
 
 pub use secret::{MIN_SECRET_LEN, generate_secret};
 use source::Source;
@@ -169,7 +172,10 @@ pub enum LogFormat {
 pub struct Config {
     /// `PORTCULLIS_ENV=production`: refuse generated secrets.
     pub production: bool,
-    /// HMAC key that signs new tokens (at least 32 characters).
+    /// HMAC key that signs new tokens (at least 32 characters) with the
+    /// HMAC algorithms. With an asymmetric algorithm it signs nothing and only
+    /// keys what must agree across instances (the ids of refresh tokens'
+    /// successors, SPEC §5); unset, it is derived from the private key.
     pub secret_key: String,
     /// Whether `secret_key` was generated into the data directory (development only).
     pub secret_generated: bool,
@@ -177,6 +183,10 @@ pub struct Config {
     pub secret_key_previous: Vec<String>,
     /// Signing algorithm; the only one accepted on verification.
     pub algorithm: Algorithm,
+    /// For RS256, ES256 and EdDSA: the signing key (`PRIVATE_KEY_FILE`, or
+    /// one generated for development) and the public keys that verify
+    /// (`PUBLIC_KEY_FILES`); `None` for the HMAC algorithms.
+    pub asymmetric_keys: Option<Arc<AsymmetricKeys>>,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
     /// Lifetime of refresh tokens (and of an idle session).
@@ -272,9 +282,15 @@ impl Config {
         let event_retention = deployment::event_retention(src)?;
         let mfa = mfa::read(src, production)?;
 
-        // Only once everything else is valid: a generated secret is written to disk.
-        let (secret_key, secret_generated) =
-            secret::resolve(tokens.secret_key, persist_secret, &data_dir)?;
+        // Only once everything else is valid: a generated secret or key is
+        // written to disk. The asymmetric algorithms sign with their key
+        // pair; without a `SECRET_KEY` theirs is derived from the private
+        // key, so that every instance sharing the key agrees on it.
+        let asymmetric_keys = keys::resolve(tokens.key_files, persist_secret, &data_dir)?;
+        let (secret_key, secret_generated) = match (tokens.secret_key, &asymmetric_keys) {
+            (None, Some(keys)) => (keys.derived_secret(), false),
+            (explicit, _) => secret::resolve(explicit, persist_secret, &data_dir)?,
+        };
         let mfa = mfa::resolve(mfa, persist_secret, &data_dir, &server.app_url)?;
         Ok(Config {
             production,
@@ -282,6 +298,7 @@ impl Config {
             secret_generated,
             secret_key_previous: tokens.secret_key_previous,
             algorithm: tokens.algorithm,
+            asymmetric_keys,
             access_token_ttl: tokens.access_token_ttl,
             refresh_token_ttl: tokens.refresh_token_ttl,
             refresh_reuse_grace: tokens.refresh_reuse_grace,

@@ -54,6 +54,7 @@ impl std::fmt::Debug for Config {
             .field("secret_generated", &self.secret_generated)
             .field("secret_key_previous", &self.secret_key_previous.len())
             .field("algorithm", &self.algorithm)
+            .field("asymmetric_keys", &self.asymmetric_keys)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)

@@ -58,6 +58,6 @@ impl Flows {
             .tokens
             .issue_refresh(user.id, &claims.sid, &successor, now, expires_at)?;
         // The factors are the session's, never the presented token's.
-        self.pair_as(&user, &claims.sid, next.token, auth)
+        self.pair_as(&user, &claims.sid, next, auth)
     }
 }

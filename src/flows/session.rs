@@ -9,6 +9,7 @@ use crate::domain::{ClientInfo, SessionAuth};
 use crate::error::{Error, Result};
 use crate::random::random_id;
 use crate::store::{Lifetimes, NewSession, Refusal, SessionOpening, StillValid, User};
+use crate::token::IssuedToken;
 
 /// An access/refresh pair, as login, registration and refresh return it.
 /// (Its `ToSchema` describes this serialized shape for the OpenAPI document.)
@@ -23,6 +24,10 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// When the refresh token expires (Unix seconds): the refresh cookie's
+    /// lifetime. Not part of the answer.
+    #[serde(skip)]
+    pub refresh_expires_at: i64,
 }
 
 /// The schema of `token_type`: the constant `bearer`.
@@ -94,16 +99,16 @@ impl Flows {
         let refresh = self
             .tokens
             .issue_refresh(user.id, &sid, &jti, now, expires_at)?;
-        self.pair_as(user, &sid, refresh.token, auth)
+        self.pair_as(user, &sid, refresh, auth)
     }
 
     /// A new access token for `user` in session `sid`, authenticated by
-    /// `auth` (its `amr` and `aal` claims), paired with `refresh_token`.
+    /// `auth` (its `amr` and `aal` claims), paired with `refresh`.
     pub(super) fn pair_as(
         &self,
         user: &User,
         sid: &str,
-        refresh_token: String,
+        refresh: IssuedToken,
         auth: SessionAuth,
     ) -> Result<TokenPair> {
         let access =
@@ -111,9 +116,10 @@ impl Flows {
                 .issue_access_as(user.id, &user.email, user.is_verified, sid, auth)?;
         Ok(TokenPair {
             access_token: access.token,
-            refresh_token,
+            refresh_token: refresh.token,
             token_type: "bearer",
             expires_in: self.tokens.access_ttl_secs(),
+            refresh_expires_at: refresh.claims.exp,
         })
     }
 }

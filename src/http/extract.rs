@@ -24,7 +24,7 @@ pub use crate::flows::AuthSession;
 use crate::store::User;
 
 /// The bearer token of a request, or [`Error::Unauthorized`].
-fn bearer(parts: &Parts) -> Result<&str> {
+pub(crate) fn bearer(parts: &Parts) -> Result<&str> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)

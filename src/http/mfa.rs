@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::body::JsonBody;
+use super::cookie::{CsrfCheck, set_refresh_cookie};
 use super::extract::AuthSession;
 use super::openapi::answers::{Busy, Inactive, Invalid, RateLimited, Unauthenticated};
 use super::response::{Envelope, Message, no_store, rfc3339};
@@ -53,13 +54,15 @@ fn method() -> utoipa::openapi::schema::Object {
 pub async fn verify(
     State(state): State<AppState>,
     client: ClientInfo,
+    _: CsrfCheck,
     JsonBody(req): JsonBody<VerifyRequest>,
 ) -> Result<Response> {
     let passed = state
         .flows
         .verify_second_factor(&req.mfa_token, &req.method, &req.code, &client)
         .await?;
-    Ok(no_store(Envelope::ok(passed).into_response()))
+    let answer = no_store(Envelope::ok(&passed).into_response());
+    Ok(set_refresh_cookie(&state.config, answer, &passed.tokens))
 }
 
 /// The TOTP part of `GET /mfa`.
@@ -168,6 +171,7 @@ pub struct CodeRequest {
 pub async fn confirm(
     State(state): State<AppState>,
     client: ClientInfo,
+    _: CsrfCheck,
     session: AuthSession,
     JsonBody(req): JsonBody<CodeRequest>,
 ) -> Result<Response> {
@@ -175,7 +179,8 @@ pub async fn confirm(
         .flows
         .confirm_totp(&session, &req.code, &client)
         .await?;
-    Ok(no_store(Envelope::ok(enabled).into_response()))
+    let answer = no_store(Envelope::ok(&enabled).into_response());
+    Ok(set_refresh_cookie(&state.config, answer, &enabled.tokens))
 }
 
 /// Turn TOTP off with a TOTP code or a recovery code.

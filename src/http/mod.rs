@@ -11,12 +11,14 @@
 //!   mailed links), [`ops`] (health, metrics, JWKS), [`openapi`] (`/docs`);
 //! - the wire format: [`body`] (request bodies), [`response`] (the envelope
 //!   and the JSON shapes), [`extract`] (the extractors that protect a
-//!   handler, and the caller's IP);
+//!   handler, and the caller's IP), [`cookie`] (the refresh cookie and its
+//!   cross-site check);
 //! - [`middleware`] and [`server`] (the accept loop with its timeouts).
 
 pub mod account;
 pub mod auth;
 pub mod body;
+pub mod cookie;
 pub mod extract;
 pub mod links;
 pub mod mfa;

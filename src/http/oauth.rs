@@ -11,6 +11,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::AppState;
 use super::body::{FORM, is_json, media_type, parse_form, parse_json, read_bytes};
+use super::cookie::{CsrfCheck, set_refresh_cookie};
 use super::openapi::answers::{Busy, RateLimited};
 use super::response::{TokenPair, no_store};
 use crate::domain::ClientInfo;
@@ -170,6 +171,7 @@ impl From<TokenJson> for TokenForm {
 pub async fn token(
     State(state): State<AppState>,
     client: ClientInfo,
+    _: CsrfCheck,
     req: Request,
 ) -> Result<Response> {
     let media = media_type(&req);
@@ -233,7 +235,11 @@ pub async fn token(
                     .verify_second_factor(mfa_token, method, code, &client)
                     .await
                 {
-                    Ok(passed) => no_store(Json(&passed).into_response()),
+                    Ok(passed) => set_refresh_cookie(
+                        &state.config,
+                        no_store(Json(&passed).into_response()),
+                        &passed.tokens,
+                    ),
                     Err(
                         e @ (Error::Unavailable | Error::RateLimited { .. } | Error::Internal(_)),
                     ) => {
@@ -260,7 +266,11 @@ pub async fn token(
         }
     };
     match result {
-        Ok(pair) => Ok(no_store(Json(&pair).into_response())),
+        Ok(pair) => Ok(set_refresh_cookie(
+            &state.config,
+            no_store(Json(&pair).into_response()),
+            &pair,
+        )),
         Err(e @ (Error::Unavailable | Error::RateLimited { .. } | Error::Internal(_))) => Err(e),
         Err(e) => Ok(oauth_error(OAuthErrorCode::InvalidGrant, &e.to_string())),
     }

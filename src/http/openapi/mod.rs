@@ -16,6 +16,7 @@
 //! [`Envelope<T>`]: super::response::Envelope
 
 pub mod answers;
+pub mod cookie;
 pub mod schemas;
 
 use serde_json::Value;
@@ -132,6 +133,7 @@ pub fn document(config: &Config, fields: &UserFields) -> Value {
     schemas::reference_copies(&mut doc);
     schemas::apply_password_limits(&mut doc, &config.password);
     schemas::add_user_fields(&mut doc, fields);
+    cookie::describe_refresh_cookie(&mut doc, config);
     doc
 }
 
