@@ -1,4 +1,7 @@
-//! The command line: `serve` (the default), `migrate`, `gen-secret`.
+//! The command line: `serve` (the default), `migrate`, `gen-secret`,
+//! `gen-key`.
+
+mod gen_key;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -28,6 +31,8 @@ pub enum Command {
     Migrate,
     /// Print a new random secret for SECRET_KEY.
     GenSecret,
+    /// Write a new key pair (PEM) for ALGORITHM=EdDSA, ES256 or RS256.
+    GenKey(gen_key::GenKeyArgs),
 }
 
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
@@ -48,6 +53,7 @@ pub fn main() -> ExitCode {
             println!("{}", crate::config::generate_secret());
             ExitCode::SUCCESS
         }
+        Command::GenKey(args) => gen_key::run(args),
         Command::Serve => with_config(|config| async move { serve(config).await }),
         Command::Migrate => with_config(|config| async move {
             let store = Store::connect(&config.database_url).await?;
@@ -102,6 +108,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(
             path = %config.data_dir.join("secret.key").display(),
             "SECRET_KEY is not set: using a generated development secret; set SECRET_KEY in production"
+        );
+    }
+    if config.mfa.key_generated {
+        tracing::warn!(
+            path = %config.data_dir.join("mfa.key").display(),
+            "MFA_ENCRYPTION_KEY is not set: using a generated development key; set MFA_ENCRYPTION_KEY in production"
+        );
+    }
+    if let Some(path) = config
+        .asymmetric_keys
+        .as_ref()
+        .and_then(|keys| keys.generated_into())
+    {
+        tracing::warn!(
+            path = %path.display(),
+            "PRIVATE_KEY_FILE is not set: signing with a development key pair generated into the data directory; set PRIVATE_KEY_FILE in production (portcullis gen-key)"
         );
     }
     let bind = config.bind_address();

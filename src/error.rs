@@ -54,6 +54,10 @@ pub enum Error {
     /// The user is not a superuser.
     #[error("Not enough privileges")]
     Forbidden,
+    /// A page of another site asked for what the refresh cookie guards
+    /// (`REFRESH_COOKIE=true`).
+    #[error("Cross-site request refused")]
+    CrossSite,
     /// The e-mail is already registered.
     #[error("Email already registered")]
     EmailAlreadyExists,
@@ -99,6 +103,34 @@ pub enum Error {
     /// Anything else; the cause goes to the log, never to the client.
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
+    /// An `mfa_token` that is unknown, expired, spent or burnt (SPEC §10).
+    #[error("Invalid or expired MFA token")]
+    InvalidMfaToken,
+    /// A wrong second-factor code, a reused TOTP step or a spent recovery
+    /// code: 401 during a login, 400 when confirming, disabling or
+    /// regenerating.
+    #[error("Invalid authentication code")]
+    InvalidMfaCode {
+        /// Whether it was a login's second step.
+        login: bool,
+    },
+    /// The pending TOTP setup expired or was replaced: start again.
+    #[error("The TOTP setup expired; start it again")]
+    MfaSetupExpired,
+    /// TOTP is already on.
+    #[error("Two-factor authentication is already enabled")]
+    MfaAlreadyEnabled,
+    /// TOTP is not on.
+    #[error("Two-factor authentication is not enabled")]
+    MfaNotEnabled,
+    /// The route needs a session that passed a second factor (`aal2`).
+    #[error("This action requires two-factor authentication")]
+    InsufficientAal,
+    /// The password was right but the user has a second factor: only from
+    /// [`Flows::login`](crate::flows::Flows::login), for callers that want
+    /// tokens or nothing (the endpoints answer with the second step).
+    #[error("A second factor is required")]
+    MfaRequired,
 }
 
 /// Shorthand for results whose error is [`Error`].
@@ -122,8 +154,12 @@ impl Error {
             Unauthorized | InvalidCredentials | TokenExpired | InvalidToken | TokenRevoked => {
                 StatusCode::UNAUTHORIZED
             }
-            InactiveUser | EmailNotVerified | Forbidden => StatusCode::FORBIDDEN,
-            EmailAlreadyExists => StatusCode::CONFLICT,
+            InvalidMfaToken | InvalidMfaCode { login: true } => StatusCode::UNAUTHORIZED,
+            InvalidMfaCode { login: false } | MfaSetupExpired => StatusCode::BAD_REQUEST,
+            MfaNotEnabled => StatusCode::NOT_FOUND,
+            InactiveUser | EmailNotVerified | Forbidden | CrossSite | InsufficientAal
+            | MfaRequired => StatusCode::FORBIDDEN,
+            EmailAlreadyExists | MfaAlreadyEnabled => StatusCode::CONFLICT,
             Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvalidPassword | InvalidResetToken | InvalidVerificationToken | InvalidJson => {
                 StatusCode::BAD_REQUEST
@@ -150,7 +186,7 @@ impl Error {
             TokenRevoked => "TOKEN_REVOKED",
             InactiveUser => "INACTIVE_USER",
             EmailNotVerified => "EMAIL_NOT_VERIFIED",
-            Forbidden => "FORBIDDEN",
+            Forbidden | CrossSite => "FORBIDDEN",
             EmailAlreadyExists => "EMAIL_ALREADY_EXISTS",
             Validation(_) => "VALIDATION_ERROR",
             InvalidPassword => "INVALID_PASSWORD",
@@ -165,13 +201,23 @@ impl Error {
             MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Unavailable => "SERVICE_UNAVAILABLE",
             Internal(_) => "INTERNAL_ERROR",
+            InvalidMfaToken => "INVALID_MFA_TOKEN",
+            InvalidMfaCode { .. } => "INVALID_MFA_CODE",
+            MfaSetupExpired => "MFA_SETUP_EXPIRED",
+            MfaAlreadyEnabled => "MFA_ALREADY_ENABLED",
+            MfaNotEnabled => "MFA_NOT_ENABLED",
+            InsufficientAal => "INSUFFICIENT_AAL",
+            MfaRequired => "MFA_REQUIRED",
         }
     }
 
     /// The `WWW-Authenticate` challenge that goes with a 401 (RFC 6750).
     fn challenge(&self) -> Option<&'static str> {
         match self {
-            Error::Unauthorized | Error::InvalidCredentials => Some("Bearer"),
+            Error::Unauthorized
+            | Error::InvalidCredentials
+            | Error::InvalidMfaToken
+            | Error::InvalidMfaCode { login: true } => Some("Bearer"),
             Error::TokenExpired | Error::InvalidToken | Error::TokenRevoked => {
                 Some("Bearer error=\"invalid_token\"")
             }

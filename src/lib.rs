@@ -37,8 +37,10 @@
 //!   and render, extractors, the envelope, the server loop);
 //! - [`flows`]: the account rules, one file per SPEC row, with no HTTP in them;
 //! - the parts the flows use: [`store`] (SQL, one file per aggregate),
-//!   [`password`], [`token`], [`mail`], [`limits`] (rate limits, in memory
+//!   [`password`], [`token`], [`mail`], [`mfa`] (second-factor cryptography), [`limits`] (rate limits, in memory
 //!   or Redis), [`fields`], [`config`];
+//! - for other services, behind the `verifier` feature: `verifier`, which
+//!   checks Portcullis's access tokens against its JWKS;
 //! - shared by all: [`domain`] (parsed inputs, events, messages), [`error`],
 //!   [`clock`], [`random`], [`files`] (private files and directories),
 //!   [`telemetry`].
@@ -57,12 +59,15 @@ pub mod flows;
 pub mod http;
 pub mod limits;
 pub mod mail;
+pub mod mfa;
 pub mod password;
 pub mod random;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
 pub mod token;
+#[cfg(feature = "verifier")]
+pub mod verifier;
 
 pub use app::{Portcullis, PortcullisBuilder, shutdown_signal};
 pub use config::Config;
@@ -70,6 +75,6 @@ pub use error::{Error, FieldError};
 pub use fields::UserField;
 pub use flows::Flows;
 pub use http::AppState;
-pub use http::extract::{ActiveUser, AuthSession, CurrentUser, Superuser, VerifiedUser};
+pub use http::extract::{Aal2User, ActiveUser, AuthSession, CurrentUser, Superuser, VerifiedUser};
 pub use http::response::Envelope;
 pub use store::User;

@@ -1,10 +1,15 @@
 //! JSON Web Tokens (SPEC §5): issuing and checking access and refresh tokens.
 //!
 //! Tokens are plain JWS compact tokens (HS256 by default) that PyJWT or jose
-//! verify with the same key. The header carries a `kid` derived from the key,
-//! so that older keys listed in `SECRET_KEY_PREVIOUS` keep verifying during a
-//! rotation.
+//! verify with the same key, or with the public key from the JWKS for RS256,
+//! ES256 and EdDSA ([`keys`]). The header carries a `kid` derived from the
+//! key (for the asymmetric keys their RFC 7638 thumbprint), so that older
+//! keys listed in `SECRET_KEY_PREVIOUS` or `PUBLIC_KEY_FILES` keep verifying
+//! during a rotation. Every key is parsed once, when the service is built.
 
+pub mod keys;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -14,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now_unix;
 use crate::config::Config;
+use crate::domain::SessionAuth;
 use crate::error::{Error, Result};
 use crate::random::random_id;
 
@@ -50,6 +56,14 @@ pub struct Claims {
     pub jti: String,
     /// The session (one login) this token belongs to.
     pub sid: String,
+    /// How the session was authenticated, RFC 8176 values (access tokens
+    /// only): `["pwd"]`, `["pwd", "otp", "mfa"]` or
+    /// `["pwd", "recovery_code", "mfa"]` (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// The assurance level of the session, `aal1` or `aal2` (access tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aal: Option<String>,
     /// Issuer, when `JWT_ISSUER` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
@@ -62,6 +76,11 @@ impl Claims {
     /// The user id in `sub`, or [`Error::InvalidToken`] if it is not a number.
     pub fn user_id(&self) -> Result<i64> {
         self.sub.parse().map_err(|_| Error::InvalidToken)
+    }
+
+    /// Whether the token says its session passed a second factor (`aal2`).
+    pub fn is_aal2(&self) -> bool {
+        self.aal.as_deref() == Some("aal2")
     }
 }
 
@@ -86,8 +105,10 @@ pub struct TokenService {
     audience: Option<String>,
     access_ttl: Duration,
     refresh_ttl: Duration,
-    /// Keys [`TokenService::successor_jti`]; derived from the signing secret.
+    /// Keys [`TokenService::successor_jti`]; derived from `SECRET_KEY`.
     successor_key: [u8; 64],
+    /// The JWK Set of the public keys (empty for HMAC), built once.
+    jwks: Arc<serde_json::Value>,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -105,43 +126,102 @@ pub fn key_id(secret: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 
+/// What verification checks besides the signature: `algorithm` only, `exp`
+/// with no leeway, `sub`, and the issuer and audience when they are set
+/// (then required). Shared with [`crate::verifier`], so that another
+/// service checks exactly what Portcullis checks.
+pub(crate) fn validation(
+    algorithm: Algorithm,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = 0;
+    let mut required = vec!["exp", "sub"];
+    if let Some(iss) = issuer {
+        validation.set_issuer(&[iss]);
+        required.push("iss");
+    }
+    match audience {
+        Some(aud) => {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
+/// The checks of a verified token's payload: of type `expected`, with a
+/// session and a token id, for a numeric user id.
+pub(crate) fn check_claims(claims: &Claims, expected: TokenType) -> Result<()> {
+    if claims.token_type != expected || claims.sid.is_empty() || claims.jti.is_empty() {
+        return Err(Error::InvalidToken);
+    }
+    claims.user_id()?;
+    Ok(())
+}
+
+/// The longest token looked at; anything longer is refused unread.
+pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
+
 impl TokenService {
     /// Keys and lifetimes from `cfg`.
     pub fn from_config(cfg: &Config) -> Self {
-        let mut validation = Validation::new(cfg.algorithm);
-        validation.leeway = 0;
-        let mut required = vec!["exp", "sub"];
-        if let Some(iss) = &cfg.jwt_issuer {
-            validation.set_issuer(&[iss]);
-            required.push("iss");
-        }
-        match &cfg.jwt_audience {
-            Some(aud) => {
-                validation.set_audience(&[aud]);
-                required.push("aud");
-            }
-            None => validation.validate_aud = false,
-        }
-        validation.set_required_spec_claims(&required);
-        let decoding = std::iter::once(&cfg.secret_key)
-            .chain(cfg.secret_key_previous.iter())
-            .map(|k| (key_id(k), DecodingKey::from_secret(k.as_bytes())))
-            .collect();
+        let validation = validation(
+            cfg.algorithm,
+            cfg.jwt_issuer.as_deref(),
+            cfg.jwt_audience.as_deref(),
+        );
+        let (kid, encoding, decoding, jwks) = match &cfg.asymmetric_keys {
+            Some(keys) => (
+                keys.kid().to_string(),
+                keys.signing_key().clone(),
+                keys.verifying_keys()
+                    .iter()
+                    .map(|k| (k.kid.clone(), k.key.clone()))
+                    .collect(),
+                keys.jwks(),
+            ),
+            None => (
+                key_id(&cfg.secret_key),
+                EncodingKey::from_secret(cfg.secret_key.as_bytes()),
+                std::iter::once(&cfg.secret_key)
+                    .chain(cfg.secret_key_previous.iter())
+                    .map(|k| (key_id(k), DecodingKey::from_secret(k.as_bytes())))
+                    .collect(),
+                serde_json::json!({ "keys": [] }),
+            ),
+        };
         Self {
             algorithm: cfg.algorithm,
-            kid: key_id(&cfg.secret_key),
-            encoding: EncodingKey::from_secret(cfg.secret_key.as_bytes()),
+            kid,
+            encoding,
             decoding,
             validation,
             issuer: cfg.jwt_issuer.clone(),
             audience: cfg.jwt_audience.clone(),
             access_ttl: cfg.access_token_ttl,
             refresh_ttl: cfg.refresh_token_ttl,
+            // With an asymmetric algorithm `SECRET_KEY` signs nothing: it only
+            // keys this (see [`crate::config::Config::secret_key`]).
             successor_key: sha2::Sha512::digest(
                 format!("portcullis-refresh-successor:{}", cfg.secret_key).as_bytes(),
             )
             .into(),
+            jwks: Arc::new(jwks),
         }
+    }
+
+    /// The signing algorithm, the only one that verifies.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The `kid` of the signing key.
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
     /// Lifetime of access tokens, in seconds (the `expires_in` of responses).
@@ -177,6 +257,8 @@ impl TokenService {
             iat,
             jti: random_id(),
             sid: sid.to_string(),
+            amr: None,
+            aal: None,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
@@ -192,6 +274,19 @@ impl TokenService {
         email_verified: bool,
         sid: &str,
     ) -> Result<IssuedToken> {
+        self.issue_access_as(user_id, email, email_verified, sid, SessionAuth::Password)
+    }
+
+    /// [`TokenService::issue_access`] for a session authenticated by `auth`:
+    /// its `amr` and `aal` claims (SPEC §10).
+    pub fn issue_access_as(
+        &self,
+        user_id: i64,
+        email: &str,
+        email_verified: bool,
+        sid: &str,
+        auth: SessionAuth,
+    ) -> Result<IssuedToken> {
         let iat = now_unix();
         self.sign(Claims {
             sub: user_id.to_string(),
@@ -202,6 +297,8 @@ impl TokenService {
             iat,
             jti: random_id(),
             sid: sid.to_string(),
+            amr: Some(auth.amr().iter().map(|m| (*m).to_string()).collect()),
+            aal: Some(auth.aal().to_string()),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         })
@@ -226,6 +323,8 @@ impl TokenService {
             iat,
             jti: jti.to_string(),
             sid: sid.to_string(),
+            amr: None,
+            aal: None,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         })
@@ -260,7 +359,7 @@ impl TokenService {
     /// else wrong is [`Error::InvalidToken`]. Session revocation is checked by
     /// the caller against the store.
     pub fn decode(&self, token: &str, expected: TokenType) -> Result<Claims> {
-        if token.len() > 8 * 1024 {
+        if token.len() > MAX_TOKEN_LEN {
             return Err(Error::InvalidToken);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| Error::InvalidToken)?;
@@ -291,16 +390,14 @@ impl TokenService {
             }
         }
         let claims = outcome?;
-        if claims.token_type != expected || claims.sid.is_empty() || claims.jti.is_empty() {
-            return Err(Error::InvalidToken);
-        }
-        claims.user_id()?;
+        check_claims(&claims, expected)?;
         Ok(claims)
     }
 
-    /// The JSON Web Key Set of public keys: empty for the HMAC algorithms.
+    /// The JSON Web Key Set of the public keys that verify (RFC 7517), each
+    /// with `kid`, `alg` and `use: "sig"`: empty for the HMAC algorithms.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [] })
+        serde_json::Value::clone(&self.jwks)
     }
 }
 

@@ -300,6 +300,10 @@ fn in_production_metrics_are_served_only_on_metrics_addr() {
     let production = [
         ("PORTCULLIS_ENV", "production"),
         ("SECRET_KEY", "production-test-secret-7f3a9c2e5b8d1f4a6c0e"),
+        (
+            "MFA_ENCRYPTION_KEY",
+            "cG9ydGN1bGxpcy10ZXN0LW1mYS1rZXktMzItYnl0ZXM=",
+        ),
     ];
     // Without METRICS_ADDR, nowhere.
     let (child, addr) = start(dir.path(), &production);
@@ -330,6 +334,17 @@ fn dotenv_is_read_and_the_environment_wins() {
     let (child, addr) = start(dir.path(), &[("REFRESH_TOKEN_EXPIRE_DAYS", "3")]);
     let body = register(&addr, "env@example.com");
     assert_eq!(body["data"]["expires_in"], 300, "{body}");
+    assert_eq!(terminate(child).code(), Some(0));
+}
+
+#[test]
+fn the_environment_wins_whichever_spelling_each_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "ACCESS_TOKEN_EXPIRE_MINUTES=5\n").unwrap();
+    // The prefixed name in the environment beats the plain name in .env.
+    let (child, addr) = start(dir.path(), &[("AUTH_ACCESS_TOKEN_EXPIRE_MINUTES", "7")]);
+    let body = register(&addr, "prefixed@example.com");
+    assert_eq!(body["data"]["expires_in"], 420, "{body}");
     assert_eq!(terminate(child).code(), Some(0));
 }
 

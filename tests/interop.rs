@@ -1,8 +1,11 @@
 //! Interoperability: the tokens Portcullis issues are verified by PyJWT, an
 //! independent JWT implementation in another language, with nothing but the
-//! shared secret (SPEC §5: "Other JWT libraries (PyJWT, jose) verify them").
+//! shared secret, or for RS256, ES256 and EdDSA with nothing but the public
+//! key or the JWKS URL (PyJWT's `PyJWKClient`) (SPEC §5: "Other JWT
+//! libraries (PyJWT, jose) verify them with the same key, or with the JWKS").
 //!
-//! Needs Python 3 with PyJWT: `scripts/test` installs it into a virtual
+//! Needs Python 3 with PyJWT and `cryptography` (`pyjwt[crypto]`, for the
+//! asymmetric algorithms): `scripts/test` installs them into a virtual
 //! environment and points `PORTCULLIS_TEST_PYTHON` at it (see
 //! `common::python`). A missing PyJWT fails the test rather than skipping it.
 
@@ -156,5 +159,130 @@ both_backends!(
         app.me(&foreign)
             .await
             .expect_error(reqwest::StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
+    }
+);
+
+/// Verifies `token` with PyJWT's `PyJWKClient`, which fetches the key named
+/// by the token's `kid` from the JWKS URL; prints the claims and the key's
+/// `kid` and algorithm as JSON, or `REJECTED <exception>`.
+const VERIFY_WITH_PYJWKCLIENT: &str = r#"
+import json, sys
+import jwt
+token, url, alg, issuer, audience = sys.argv[1:6]
+kwargs = {}
+if issuer:
+    kwargs["issuer"] = issuer
+if audience:
+    kwargs["audience"] = audience
+try:
+    key = jwt.PyJWKClient(url).get_signing_key_from_jwt(token)
+    claims = jwt.decode(token, key.key, algorithms=[alg],
+                        options={"require": ["exp", "iat", "sub"]}, **kwargs)
+    print(json.dumps({"claims": claims, "kid": key.key_id, "alg": key.algorithm_name}))
+except jwt.PyJWTError as e:
+    print("REJECTED " + type(e).__name__)
+"#;
+
+/// What `PyJWKClient` says of `token` with the keys at `url`:
+/// `Ok((claims, kid, alg))` or `Err(exception name)`.
+fn pyjwkclient(
+    token: &str,
+    url: &str,
+    alg: &str,
+    issuer: &str,
+    audience: &str,
+) -> Result<(Value, String, String), String> {
+    let out = python()
+        .args([
+            "-c",
+            VERIFY_WITH_PYJWKCLIENT,
+            token,
+            url,
+            alg,
+            issuer,
+            audience,
+        ])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} does not run: {e}; {PYTHON_PACKAGES_HINT}",
+                python_program()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "PyJWKClient could not run under {} (are PyJWT and cryptography installed? \
+         {PYTHON_PACKAGES_HINT}): {}",
+        python_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if let Some(reason) = stdout.strip_prefix("REJECTED ") {
+        return Err(reason.to_string());
+    }
+    let parsed: Value = serde_json::from_str(&stdout).expect("PyJWKClient printed JSON");
+    Ok((
+        parsed["claims"].clone(),
+        parsed["kid"].as_str().unwrap_or_default().to_string(),
+        parsed["alg"].as_str().unwrap_or_default().to_string(),
+    ))
+}
+
+both_backends!(
+    /// RS256, ES256 and EdDSA tokens: PyJWT verifies them with the public
+    /// key's PEM, and `PyJWKClient` with nothing but the JWKS URL (it picks
+    /// the key by `kid`), with the issuer and audience; both refuse them
+    /// under another algorithm, and PyJWT refuses another key.
+    pyjwt_verifies_asymmetric_tokens_with_the_public_key_and_the_jwks,
+    |backend: Backend| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let issuer = "https://auth.example.com";
+        let audience = "example-api";
+        for alg in ["EdDSA", "ES256", "RS256"] {
+            let keys = KeyFiles::new(dir.path(), alg, alg);
+            let other = KeyFiles::new(dir.path(), &format!("{alg}-other"), alg);
+            let app = TestApp::builder(backend)
+                .vars(&[
+                    ("ALGORITHM", alg),
+                    ("PRIVATE_KEY_FILE", &keys.private),
+                    ("JWT_ISSUER", issuer),
+                    ("JWT_AUDIENCE", audience),
+                ])
+                .spawn()
+                .await;
+            let user = app.register(&unique_email(alg), PASSWORD).await;
+
+            let (header, claims) = pyjwt(&user.access, &keys.public_pem, alg, issuer, audience)
+                .unwrap_or_else(|e| panic!("{alg}: PyJWT refuses the access token: {e}"));
+            assert_eq!(header["alg"], json!(alg));
+            assert_eq!(header["kid"], json!(keys.kid));
+            assert_eq!(claims["sub"], json!(user.user_id.to_string()));
+            assert_eq!(claims["type"], json!("access"));
+            let (_, refresh) = pyjwt(&user.refresh, &keys.public_pem, alg, issuer, audience)
+                .unwrap_or_else(|e| panic!("{alg}: PyJWT refuses the refresh token: {e}"));
+            assert_eq!(refresh["type"], json!("refresh"));
+            assert_eq!(
+                pyjwt(&user.access, &other.public_pem, alg, issuer, audience).unwrap_err(),
+                "InvalidSignatureError",
+                "{alg}: another public key"
+            );
+
+            let url = app.url("/.well-known/jwks.json");
+            let (claims, kid, key_alg) = pyjwkclient(&user.access, &url, alg, issuer, audience)
+                .unwrap_or_else(|e| panic!("{alg}: PyJWKClient refuses the token: {e}"));
+            assert_eq!(claims["email"], json!(user.email));
+            assert_eq!(kid, keys.kid);
+            assert_eq!(key_alg, alg);
+            assert_eq!(
+                pyjwkclient(&user.access, &url, alg, issuer, "another-api").unwrap_err(),
+                "InvalidAudienceError"
+            );
+            let another = if alg == "RS256" { "ES256" } else { "RS256" };
+            assert_eq!(
+                pyjwkclient(&user.access, &url, another, issuer, audience).unwrap_err(),
+                "InvalidAlgorithmError",
+                "{alg} verified as {another}"
+            );
+        }
     }
 );

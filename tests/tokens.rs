@@ -30,6 +30,8 @@ both_backends!(token_payloads_match_the_spec, |app| async move {
     assert_eq!(
         keys(&access),
         [
+            "aal",
+            "amr",
             "email",
             "email_verified",
             "exp",
@@ -41,6 +43,9 @@ both_backends!(token_payloads_match_the_spec, |app| async move {
         ],
         "{access}"
     );
+    // SPEC §10: how the session was authenticated (a password alone here).
+    assert_eq!(access["amr"], json!(["pwd"]));
+    assert_eq!(access["aal"], json!("aal1"));
     assert_eq!(access["email_verified"], json!(false), "not verified yet");
     assert_eq!(
         access["sub"],

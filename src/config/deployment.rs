@@ -50,12 +50,12 @@ pub(super) fn database_url(src: &Source<'_>, data_dir: &Path) -> Result<String, 
     Ok(database_url)
 }
 
-/// `LOG_FORMAT`: by default pretty when standard output is a terminal, else
-/// JSON.
+/// `LOG_FORMAT`: by default pretty when standard error (where the logs go)
+/// is a terminal, else JSON.
 pub(super) fn log_format(src: &Source<'_>) -> Result<LogFormat, ConfigError> {
     match src.get("LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
         None => {
-            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                 Ok(LogFormat::Pretty)
             } else {
                 Ok(LogFormat::Json)

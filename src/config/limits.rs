@@ -23,6 +23,7 @@ pub(super) fn read(src: &Source<'_>) -> Result<RateLimitConfig, ConfigError> {
             RATE,
         )?,
         mail_per_email: src.parse("RATE_LIMIT_MAIL_PER_EMAIL", Rate::per_hour(3), RATE)?,
+        mfa_per_ip: src.parse("RATE_LIMIT_MFA_PER_IP", Rate::per_minute(30), RATE)?,
         redis_url: redis_url(src)?,
         redis_key_prefix: src
             .get("REDIS_KEY_PREFIX")

@@ -11,8 +11,10 @@
 //! valid; `redact` keeps the secrets out of `Debug`.
 
 mod deployment;
+mod keys;
 mod limits;
 mod mail;
+mod mfa;
 mod password;
 mod redact;
 mod secret;
@@ -23,11 +25,13 @@ mod tokens;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
 use crate::domain::TrustedProxies;
+use crate::token::keys::AsymmetricKeys;
 
 pub use secret::{MIN_SECRET_LEN, generate_secret};
 use source::Source;
@@ -131,11 +135,26 @@ pub struct RateLimitConfig {
     /// Reset and verification mails sent to one address
     /// (`RATE_LIMIT_MAIL_PER_EMAIL`); past it requests still answer 200.
     pub mail_per_email: Rate,
+    /// Second steps of logins (`/mfa/verify`, the MFA grant of `/token`)
+    /// from one client IP (`RATE_LIMIT_MFA_PER_IP`, SPEC §10).
+    pub mfa_per_ip: Rate,
     /// Redis shared by every instance (`REDIS_URL`); `None`: each instance
     /// counts in its own memory.
     pub redis_url: Option<String>,
     /// Prefix of every key Portcullis writes in Redis (`REDIS_KEY_PREFIX`).
     pub redis_key_prefix: String,
+}
+
+/// The second factor's settings (SPEC §10). Its `Debug` output hides the key.
+#[derive(Clone)]
+pub struct MfaConfig {
+    /// Encrypts TOTP secrets (AES-256-GCM) and keys recovery-code hashes
+    /// (`MFA_ENCRYPTION_KEY`).
+    pub encryption_key: [u8; 32],
+    /// Whether the key was generated (development only).
+    pub key_generated: bool,
+    /// The issuer authenticator apps show (`MFA_ISSUER`, else the host of `APP_URL`).
+    pub issuer: String,
 }
 
 /// Log output format.
@@ -153,7 +172,10 @@ pub enum LogFormat {
 pub struct Config {
     /// `PORTCULLIS_ENV=production`: refuse generated secrets.
     pub production: bool,
-    /// HMAC key that signs new tokens (at least 32 characters).
+    /// HMAC key that signs new tokens (at least 32 characters) with the
+    /// HMAC algorithms. With an asymmetric algorithm it signs nothing and only
+    /// keys what must agree across instances (the ids of refresh tokens'
+    /// successors, SPEC §5); unset, it is derived from the private key.
     pub secret_key: String,
     /// Whether `secret_key` was generated into the data directory (development only).
     pub secret_generated: bool,
@@ -161,6 +183,10 @@ pub struct Config {
     pub secret_key_previous: Vec<String>,
     /// Signing algorithm; the only one accepted on verification.
     pub algorithm: Algorithm,
+    /// For RS256, ES256 and EdDSA: the signing key (`PRIVATE_KEY_FILE`, or
+    /// one generated for development) and the public keys that verify
+    /// (`PUBLIC_KEY_FILES`); `None` for the HMAC algorithms.
+    pub asymmetric_keys: Option<Arc<AsymmetricKeys>>,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
     /// Lifetime of refresh tokens (and of an idle session).
@@ -218,6 +244,8 @@ pub struct Config {
     /// Sessions kept in memory for the check on protected requests
     /// (`SESSION_CACHE_SIZE`; 0: every check reads the database).
     pub session_cache_size: u64,
+    /// The second factor (SPEC §10).
+    pub mfa: MfaConfig,
 }
 
 impl Config {
@@ -260,16 +288,25 @@ impl Config {
             crate::store::DEFAULT_SESSION_CACHE_SIZE,
             "a whole number",
         )?;
+        let mfa = mfa::read(src, production)?;
 
-        // Only once everything else is valid: a generated secret is written to disk.
-        let (secret_key, secret_generated) =
-            secret::resolve(tokens.secret_key, persist_secret, &data_dir)?;
+        // Only once everything else is valid: a generated secret or key is
+        // written to disk. The asymmetric algorithms sign with their key
+        // pair; without a `SECRET_KEY` theirs is derived from the private
+        // key, so that every instance sharing the key agrees on it.
+        let asymmetric_keys = keys::resolve(tokens.key_files, persist_secret, &data_dir)?;
+        let (secret_key, secret_generated) = match (tokens.secret_key, &asymmetric_keys) {
+            (None, Some(keys)) => (keys.derived_secret(), false),
+            (explicit, _) => secret::resolve(explicit, persist_secret, &data_dir)?,
+        };
+        let mfa = mfa::resolve(mfa, persist_secret, &data_dir, &server.app_url)?;
         Ok(Config {
             production,
             secret_key,
             secret_generated,
             secret_key_previous: tokens.secret_key_previous,
             algorithm: tokens.algorithm,
+            asymmetric_keys,
             access_token_ttl: tokens.access_token_ttl,
             refresh_token_ttl: tokens.refresh_token_ttl,
             refresh_reuse_grace: tokens.refresh_reuse_grace,
@@ -297,6 +334,7 @@ impl Config {
             event_retention,
             data_dir,
             session_cache_size,
+            mfa,
         })
     }
 

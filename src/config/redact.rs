@@ -1,7 +1,7 @@
 //! `Debug` for the configuration with the secrets hidden, so that it can be
 //! logged: the signing keys, the database password and the SMTP password.
 
-use super::{Config, RateLimitConfig, SmtpConfig};
+use super::{Config, MfaConfig, RateLimitConfig, SmtpConfig};
 
 const REDACTED: &str = "<redacted>";
 
@@ -17,6 +17,16 @@ impl std::fmt::Debug for SmtpConfig {
     }
 }
 
+impl std::fmt::Debug for MfaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaConfig")
+            .field("encryption_key", &REDACTED)
+            .field("key_generated", &self.key_generated)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for RateLimitConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimitConfig")
@@ -26,6 +36,7 @@ impl std::fmt::Debug for RateLimitConfig {
             .field("register_per_ip", &self.register_per_ip)
             .field("mail_request_per_ip", &self.mail_request_per_ip)
             .field("mail_per_email", &self.mail_per_email)
+            .field("mfa_per_ip", &self.mfa_per_ip)
             .field(
                 "redis_url",
                 &self.redis_url.as_deref().map(redact_url_password),
@@ -43,6 +54,7 @@ impl std::fmt::Debug for Config {
             .field("secret_generated", &self.secret_generated)
             .field("secret_key_previous", &self.secret_key_previous.len())
             .field("algorithm", &self.algorithm)
+            .field("asymmetric_keys", &self.asymmetric_keys)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
@@ -72,6 +84,7 @@ impl std::fmt::Debug for Config {
             .field("route_prefix", &self.route_prefix)
             .field("log_format", &self.log_format)
             .field("data_dir", &self.data_dir)
+            .field("mfa", &self.mfa)
             .finish()
     }
 }

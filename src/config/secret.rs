@@ -67,7 +67,7 @@ fn load_or_create_secret(dir: &Path) -> Result<String, ConfigError> {
 
 /// Creates `path` (which must not exist yet) readable by its owner only, and
 /// writes `contents` and a newline to it.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(super) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut file = crate::files::private_file_options()
         .write(true)

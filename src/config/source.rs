@@ -9,32 +9,34 @@ use super::ConfigError;
 /// A lookup of one variable by its exact name.
 type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
-/// Where configuration values come from.
+/// Where configuration values come from: layers asked in order, the first
+/// that has the variable (under its own name or its `AUTH_` prefix) wins.
 pub(super) struct Source<'a> {
-    lookup: Lookup<'a>,
+    layers: Vec<Lookup<'a>>,
 }
 
 impl Source<'static> {
     /// The process environment, then `./.env` (a missing or unreadable file
-    /// counts as empty; lines it cannot parse are skipped).
+    /// counts as empty; lines it cannot parse are skipped). The environment
+    /// wins whichever spelling each uses: `AUTH_PORT` in the environment
+    /// beats `PORT` in `.env`.
     pub(super) fn environment() -> Self {
         let dotenv: HashMap<String, String> = match dotenvy::from_path_iter(".env") {
             Ok(iter) => iter.filter_map(Result::ok).collect(),
             Err(_) => HashMap::new(),
         };
         Source {
-            lookup: Box::new(move |name| {
-                std::env::var(name)
-                    .ok()
-                    .or_else(|| dotenv.get(name).cloned())
-            }),
+            layers: vec![
+                Box::new(|name| std::env::var(name).ok()),
+                Box::new(move |name| dotenv.get(name).cloned()),
+            ],
         }
     }
 
     /// Exactly these variables, nothing else.
     pub(super) fn vars(map: HashMap<String, String>) -> Self {
         Source {
-            lookup: Box::new(move |name| map.get(name).cloned()),
+            layers: vec![Box::new(move |name| map.get(name).cloned())],
         }
     }
 }
@@ -42,10 +44,14 @@ impl Source<'static> {
 impl Source<'_> {
     /// The value of `name` (or `AUTH_name`), empty values counting as unset.
     pub(super) fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-            .or_else(|| (self.lookup)(&format!("AUTH_{name}")))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
+        let prefixed = format!("AUTH_{name}");
+        self.layers.iter().find_map(|layer| {
+            [name, prefixed.as_str()]
+                .into_iter()
+                .filter_map(layer)
+                .map(|v| v.trim().to_string())
+                .find(|v| !v.is_empty())
+        })
     }
 
     /// The value of `name` parsed as a `T`, or `default` when unset; `what`

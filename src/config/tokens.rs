@@ -27,12 +27,17 @@ pub(super) struct Tokens {
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
     pub refresh_cookie: bool,
+    /// The key files of an asymmetric `ALGORITHM` (checked by [`super::keys`]).
+    pub key_files: Option<super::keys::KeyFiles>,
 }
 
-/// The token settings; `production` makes `SECRET_KEY` required.
+/// The token settings; `production` makes `SECRET_KEY` required (or, for
+/// the asymmetric algorithms, `PRIVATE_KEY_FILE`).
 pub(super) fn read(src: &Source<'_>, production: bool) -> Result<Tokens, ConfigError> {
     let algorithm = algorithm(src)?;
-    let (secret_key, secret_key_previous) = keys(src, production, algorithm)?;
+    let key_files = super::keys::read(src, production, algorithm)?;
+    let (secret_key, secret_key_previous) =
+        keys(src, production && key_files.is_none(), algorithm)?;
     Ok(Tokens {
         algorithm,
         secret_key,
@@ -48,23 +53,23 @@ pub(super) fn read(src: &Source<'_>, production: bool) -> Result<Tokens, ConfigE
         jwt_issuer: src.get("JWT_ISSUER"),
         jwt_audience: src.get("JWT_AUDIENCE"),
         refresh_cookie: src.flag("REFRESH_COOKIE", false)?,
+        key_files,
     })
 }
 
-/// `ALGORITHM`: one of the HMAC algorithms; the asymmetric ones are refused
-/// with their own message, since they are planned.
+/// `ALGORITHM`: an HMAC algorithm (signed with `SECRET_KEY`) or an
+/// asymmetric one (signed with `PRIVATE_KEY_FILE`).
 fn algorithm(src: &Source<'_>) -> Result<Algorithm, ConfigError> {
     match src.get("ALGORITHM").as_deref() {
         None | Some("HS256") => Ok(Algorithm::HS256),
         Some("HS384") => Ok(Algorithm::HS384),
         Some("HS512") => Ok(Algorithm::HS512),
-        Some(other @ ("RS256" | "ES256" | "EdDSA")) => Err(ConfigError::new(
-            "ALGORITHM",
-            format!("{other} is not supported in this version; use HS256, HS384 or HS512"),
-        )),
+        Some("RS256") => Ok(Algorithm::RS256),
+        Some("ES256") => Ok(Algorithm::ES256),
+        Some("EdDSA") => Ok(Algorithm::EdDSA),
         Some(other) => Err(ConfigError::new(
             "ALGORITHM",
-            format!("expected HS256, HS384 or HS512, got {other:?}"),
+            format!("expected HS256, HS384, HS512, RS256, ES256 or EdDSA, got {other:?}"),
         )),
     }
 }

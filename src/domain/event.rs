@@ -24,11 +24,29 @@ pub enum SecurityEvent {
     EmailVerified,
     /// A spent refresh token came back: the session was revoked.
     RefreshReuseDetected,
+    /// The owner turned a second factor (TOTP) on.
+    MfaEnabled,
+    /// The owner turned the second factor off.
+    MfaDisabled,
+    /// A wrong second-step code (a wrong TOTP code, a reused step, a spent
+    /// or unknown recovery code).
+    MfaFailed,
+    /// Too many wrong codes in a row: the second step is locked until a
+    /// password reset or an admin reset.
+    MfaLocked,
+    /// A recovery code was used in place of a TOTP code.
+    MfaRecoveryCodeUsed,
+    /// A new set of recovery codes replaced the old one.
+    MfaRecoveryCodesRegenerated,
+    /// A superuser removed the user's second factor.
+    MfaReset,
+    /// Recorded on the acting superuser: they removed someone's second factor.
+    AdminMfaReset,
 }
 
 impl SecurityEvent {
     /// Every kind, in declaration order.
-    pub const ALL: [SecurityEvent; 9] = [
+    pub const ALL: [SecurityEvent; 17] = [
         Self::UserCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -38,6 +56,14 @@ impl SecurityEvent {
         Self::PasswordReset,
         Self::EmailVerified,
         Self::RefreshReuseDetected,
+        Self::MfaEnabled,
+        Self::MfaDisabled,
+        Self::MfaFailed,
+        Self::MfaLocked,
+        Self::MfaRecoveryCodeUsed,
+        Self::MfaRecoveryCodesRegenerated,
+        Self::MfaReset,
+        Self::AdminMfaReset,
     ];
 
     /// The name stored in the `kind` column.
@@ -52,6 +78,14 @@ impl SecurityEvent {
             Self::PasswordReset => "password_reset",
             Self::EmailVerified => "email_verified",
             Self::RefreshReuseDetected => "refresh_reuse_detected",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::MfaFailed => "mfa_failed",
+            Self::MfaLocked => "mfa_locked",
+            Self::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
+            Self::MfaRecoveryCodesRegenerated => "mfa_recovery_codes_regenerated",
+            Self::MfaReset => "mfa_reset",
+            Self::AdminMfaReset => "admin_mfa_reset",
         }
     }
 

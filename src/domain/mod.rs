@@ -5,12 +5,14 @@
 //! ([`OutgoingMail`]). The store, the mailer, the flows and the HTTP layer all
 //! import from here; this module imports none of them.
 
+mod auth_level;
 mod client;
 mod email;
 mod event;
 mod message;
 mod name;
 
+pub use auth_level::SessionAuth;
 pub use client::{ClientInfo, TrustedProxies};
 pub use email::{EmailAddress, MAX_EMAIL_CHARS, is_invisible_format};
 pub use event::SecurityEvent;

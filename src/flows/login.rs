@@ -1,7 +1,7 @@
 //! Login with e-mail and password (SPEC §6 `/login`, `/login/json`, and the
 //! password grant of `/token`).
 
-use super::{Flows, TokenPair};
+use super::{Flows, LoginOutcome, TokenPair};
 use crate::domain::{ClientInfo, EmailAddress, SecurityEvent};
 use crate::error::{Error, Result};
 use crate::limits::{Limits, Rule};
@@ -9,19 +9,37 @@ use crate::password::NewPassword;
 use crate::store::{StillValid, email_key};
 
 impl Flows {
-    /// Checks the rate limits, then e-mail and password (the same work and
-    /// the same answer for an unknown e-mail as for a wrong password), then
-    /// the account's state, upgrades an outdated hash, and opens a session.
-    ///
-    /// The limits count attempts per client IP and per (e-mail, client IP),
-    /// never per e-mail alone: a stranger hammering an address only uses up
-    /// their own allowance, and its owner still gets in from elsewhere.
+    /// [`Flows::sign_in`] for callers that want tokens or nothing (tools,
+    /// tests): a user with a second factor gets 403 `MFA_REQUIRED`, never a
+    /// session. The endpoints call [`Flows::sign_in`], which answers with
+    /// the second step instead.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair> {
+        match self.sign_in(email, password, client).await? {
+            LoginOutcome::SignedIn(pair) => Ok(pair),
+            LoginOutcome::SecondFactorRequired(_) => Err(Error::MfaRequired),
+        }
+    }
+
+    /// Checks the rate limits, then e-mail and password (the same work and
+    /// the same answer for an unknown e-mail as for a wrong password), then
+    /// the account's state, upgrades an outdated hash, and opens a session;
+    /// or, for a user with a second factor, opens none and answers with the
+    /// second step to pass ([`LoginOutcome::SecondFactorRequired`], SPEC §10).
+    ///
+    /// The limits count attempts per client IP and per (e-mail, client IP),
+    /// never per e-mail alone: a stranger hammering an address only uses up
+    /// their own allowance, and its owner still gets in from elsewhere.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome> {
         if let Some(ip) = Limits::client_key(client) {
             self.limits.check(Rule::LoginPerIp, &[&ip]).await?;
             self.limits
@@ -59,8 +77,13 @@ impl Flows {
         {
             verified_hash = upgraded;
         }
-        // Opened only if that hash is still the user's and the account still
-        // active: a reset or deactivation during the hashing wins.
+        if let Some(challenge) = self.second_factor_challenge(&user, &verified_hash).await? {
+            metrics::counter!("portcullis_logins_total", "outcome" => "mfa_required").increment(1);
+            return Ok(LoginOutcome::SecondFactorRequired(challenge));
+        }
+        // Opened only if that hash is still the user's, the account still
+        // active, and still without a second factor: a reset, a deactivation
+        // or a TOTP enabling during the hashing wins.
         let check = StillValid {
             password_hash: Some(&verified_hash),
             require_verified: self.config.require_email_verification,
@@ -76,7 +99,7 @@ impl Flows {
         self.store
             .record_event(Some(user.id), SecurityEvent::LoginSucceeded, client)
             .await?;
-        Ok(pair)
+        Ok(LoginOutcome::SignedIn(pair))
     }
 
     /// Re-hashes a password known to match `old` under the current policy,

@@ -13,7 +13,8 @@
 //! | SPEC row | file |
 //! |---|---|
 //! | `POST /register` | [`register`](Flows::register) |
-//! | `POST /login`, `/login/json`, `/token` (password grant) | [`login`](Flows::login) |
+//! | `POST /login`, `/login/json`, `/token` (password grant) | [`login`](Flows::sign_in) |
+//! | `POST /mfa/verify`, `/token` (MFA grant), `/mfa`, `/mfa/totp/*`, `/mfa/recovery-codes` | [`mfa`](Flows::verify_second_factor) |
 //! | `POST /refresh`, `/token` (refresh_token grant) | [`refresh`](Flows::refresh) |
 //! | every protected route | [`authenticate`](Flows::authenticate) |
 //! | `GET`, `PATCH /me` | [`profile`](Flows::update_profile) |
@@ -29,6 +30,7 @@ mod email_verification;
 mod links;
 mod login;
 mod logout;
+mod mfa;
 mod password_reset;
 mod profile;
 mod refresh;
@@ -37,6 +39,10 @@ mod session;
 mod sessions;
 
 pub use authenticate::AuthSession;
+pub use mfa::{
+    LoginOutcome, MfaChallenge, MfaStatus, SecondFactorMethod, SecondStepPassed, TotpEnabled,
+    TotpSetup,
+};
 pub use profile::LOCKED_PROFILE_KEYS;
 pub use register::{Registered, Registration};
 pub use session::TokenPair;

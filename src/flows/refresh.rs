@@ -22,9 +22,17 @@ impl Flows {
             .store
             .rotate_refresh_token(&claims.sid, &claims.jti, &successor, &self.lifetimes(), now)
             .await?;
-        let (user, expires_at) = match outcome {
-            RefreshOutcome::Rotated { user, expires_at }
-            | RefreshOutcome::Grace { user, expires_at } => (user, expires_at),
+        let (user, expires_at, auth) = match outcome {
+            RefreshOutcome::Rotated {
+                user,
+                expires_at,
+                auth,
+            }
+            | RefreshOutcome::Grace {
+                user,
+                expires_at,
+                auth,
+            } => (user, expires_at, auth),
             RefreshOutcome::Reused { user_id } => {
                 tracing::warn!(user_id, "refresh token reuse detected; session revoked");
                 metrics::counter!("portcullis_refreshes_total", "outcome" => "reuse").increment(1);
@@ -49,6 +57,7 @@ impl Flows {
         let next = self
             .tokens
             .issue_refresh(user.id, &claims.sid, &successor, now, expires_at)?;
-        self.pair(&user, &claims.sid, next.token)
+        // The factors are the session's, never the presented token's.
+        self.pair_as(&user, &claims.sid, next, auth)
     }
 }

@@ -5,10 +5,11 @@ use serde::Serialize;
 
 use super::Flows;
 use crate::clock::now_unix;
-use crate::domain::ClientInfo;
+use crate::domain::{ClientInfo, SessionAuth};
 use crate::error::{Error, Result};
 use crate::random::random_id;
 use crate::store::{Lifetimes, NewSession, Refusal, SessionOpening, StillValid, User};
+use crate::token::IssuedToken;
 
 /// An access/refresh pair, as login, registration and refresh return it.
 /// (Its `ToSchema` describes this serialized shape for the OpenAPI document.)
@@ -23,6 +24,10 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// When the refresh token expires (Unix seconds): the refresh cookie's
+    /// lifetime. Not part of the answer.
+    #[serde(skip)]
+    pub refresh_expires_at: i64,
 }
 
 /// The schema of `token_type`: the constant `bearer`.
@@ -54,6 +59,21 @@ impl Flows {
         check: StillValid<'_>,
         client: &ClientInfo,
     ) -> Result<TokenPair> {
+        self.open_session_as(user, check, client, SessionAuth::Password)
+            .await
+    }
+
+    /// [`Flows::open_session`] for a session authenticated by `auth`. A
+    /// session on the password alone is refused (401 `INVALID_CREDENTIALS`,
+    /// so the client logs in again and meets the second step) when the user
+    /// turned a second factor on while the login was under way.
+    pub(super) async fn open_session_as(
+        &self,
+        user: &User,
+        check: StillValid<'_>,
+        client: &ClientInfo,
+        auth: SessionAuth,
+    ) -> Result<TokenPair> {
         let sid = random_id();
         let jti = random_id();
         let lifetimes = self.lifetimes();
@@ -66,30 +86,40 @@ impl Flows {
             client,
             now,
         };
-        let expires_at = match self.store.open_session(&session, &check).await? {
+        let expires_at = match self.store.open_session_as(&session, &check, auth).await? {
             SessionOpening::Opened { refresh_expires_at } => refresh_expires_at,
             SessionOpening::Refused(Refusal::Inactive) => return Err(Error::InactiveUser),
             SessionOpening::Refused(Refusal::Unverified) => return Err(Error::EmailNotVerified),
-            SessionOpening::Refused(Refusal::PasswordChanged | Refusal::UserGone) => {
+            SessionOpening::Refused(
+                Refusal::PasswordChanged | Refusal::UserGone | Refusal::SecondFactorRequired,
+            ) => {
                 return Err(Error::InvalidCredentials);
             }
         };
         let refresh = self
             .tokens
             .issue_refresh(user.id, &sid, &jti, now, expires_at)?;
-        self.pair(user, &sid, refresh.token)
+        self.pair_as(user, &sid, refresh, auth)
     }
 
-    /// A new access token for `user` in session `sid`, paired with `refresh_token`.
-    pub(super) fn pair(&self, user: &User, sid: &str, refresh_token: String) -> Result<TokenPair> {
-        let access = self
-            .tokens
-            .issue_access(user.id, &user.email, user.is_verified, sid)?;
+    /// A new access token for `user` in session `sid`, authenticated by
+    /// `auth` (its `amr` and `aal` claims), paired with `refresh`.
+    pub(super) fn pair_as(
+        &self,
+        user: &User,
+        sid: &str,
+        refresh: IssuedToken,
+        auth: SessionAuth,
+    ) -> Result<TokenPair> {
+        let access =
+            self.tokens
+                .issue_access_as(user.id, &user.email, user.is_verified, sid, auth)?;
         Ok(TokenPair {
             access_token: access.token,
-            refresh_token,
+            refresh_token: refresh.token,
             token_type: "bearer",
             expires_in: self.tokens.access_ttl_secs(),
+            refresh_expires_at: refresh.claims.exp,
         })
     }
 }

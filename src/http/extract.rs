@@ -24,7 +24,7 @@ pub use crate::flows::AuthSession;
 use crate::store::User;
 
 /// The bearer token of a request, or [`Error::Unauthorized`].
-fn bearer(parts: &Parts) -> Result<&str> {
+pub(crate) fn bearer(parts: &Parts) -> Result<&str> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -117,6 +117,29 @@ user_extractor!(Superuser, |user| active(&user).and_then(|()| {
         Err(Error::Forbidden)
     }
 }));
+
+/// An active user whose session passed a second factor (its access token
+/// says `aal2`, SPEC §10), else 403 `INSUFFICIENT_AAL`: for routes that
+/// need more than a password.
+#[derive(Debug, Clone)]
+pub struct Aal2User(pub User);
+
+impl<S> FromRequestParts<S> for Aal2User
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let session = AuthSession::from_request_parts(parts, state).await?;
+        active(&session.user)?;
+        if !session.claims.is_aal2() {
+            return Err(Error::InsufficientAal);
+        }
+        Ok(Aal2User(session.user))
+    }
+}
 
 /// Longest user agent kept, in characters.
 const MAX_USER_AGENT: usize = 256;

@@ -7,18 +7,21 @@
 //! - [`state`]: [`AppState`], what handlers and extractors receive;
 //! - handlers: [`auth`] (register, login, refresh, logout), [`oauth`]
 //!   (`/token`), [`account`] (`/me`, change password, sessions), [`links`]
-//!   (reset and verification requests), [`pages`] (the HTML behind the
+//!   (reset and verification requests), [`mfa`] (the second factor), [`pages`] (the HTML behind the
 //!   mailed links), [`ops`] (health, metrics, JWKS), [`openapi`] (`/docs`);
 //! - the wire format: [`body`] (request bodies), [`response`] (the envelope
 //!   and the JSON shapes), [`extract`] (the extractors that protect a
-//!   handler, and the caller's IP);
+//!   handler, and the caller's IP), [`cookie`] (the refresh cookie and its
+//!   cross-site check);
 //! - [`middleware`] and [`server`] (the accept loop with its timeouts).
 
 pub mod account;
 pub mod auth;
 pub mod body;
+pub mod cookie;
 pub mod extract;
 pub mod links;
+pub mod mfa;
 pub mod middleware;
 pub mod oauth;
 pub mod openapi;

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 
-use super::{AppState, account, auth, links, middleware, oauth, openapi, ops, pages};
+use super::{AppState, account, auth, links, mfa, middleware, oauth, openapi, ops, pages};
 use crate::error::Error;
 
 /// Largest accepted request body (SPEC §3).
@@ -28,6 +28,12 @@ fn auth_routes() -> Router<AppState> {
         .route("/verify-email", post(links::verify_email))
         .route("/verify-email/resend", post(links::resend_verification))
         .route("/send-verification", post(links::send_verification))
+        .route("/mfa", get(mfa::status))
+        .route("/mfa/verify", post(mfa::verify))
+        .route("/mfa/totp/setup", post(mfa::setup))
+        .route("/mfa/totp/confirm", post(mfa::confirm))
+        .route("/mfa/totp/disable", post(mfa::disable))
+        .route("/mfa/recovery-codes", post(mfa::recovery_codes))
 }
 
 /// Portcullis's routes and the application's `routes` under one stack of

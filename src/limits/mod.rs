@@ -53,16 +53,20 @@ pub enum Rule {
     /// Reset and verification mails to one address; past it no mail is sent
     /// but the request is answered as usual.
     MailPerEmail,
+    /// Second steps of logins (`/mfa/verify`, the MFA grant of `/token`)
+    /// from one client IP (SPEC §10).
+    MfaPerIp,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 5] = [
+    pub const ALL: [Rule; 6] = [
         Rule::LoginPerIp,
         Rule::LoginPerEmail,
         Rule::RegisterPerIp,
         Rule::MailRequestPerIp,
         Rule::MailPerEmail,
+        Rule::MfaPerIp,
     ];
 
     /// The rule's name in metrics and Redis keys.
@@ -73,6 +77,7 @@ impl Rule {
             Rule::RegisterPerIp => "register_per_ip",
             Rule::MailRequestPerIp => "mail_request_per_ip",
             Rule::MailPerEmail => "mail_per_email",
+            Rule::MfaPerIp => "mfa_per_ip",
         }
     }
 
@@ -87,6 +92,7 @@ impl Rule {
             Rule::RegisterPerIp => config.register_per_ip,
             Rule::MailRequestPerIp => config.mail_request_per_ip,
             Rule::MailPerEmail => config.mail_per_email,
+            Rule::MfaPerIp => config.mfa_per_ip,
         }
     }
 }
@@ -148,7 +154,7 @@ fn key(rule: Rule, parts: &[&str]) -> Key {
 /// [`Flows`](crate::flows::Flows).
 pub struct Limits {
     enabled: bool,
-    rates: [Rate; 5],
+    rates: [Rate; 6],
     memory: Arc<MemoryCounters>,
     redis: Option<Arc<RedisCounters>>,
 }

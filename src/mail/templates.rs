@@ -123,3 +123,65 @@ pub fn password_changed_mail(app_url: &str, to: &str, when: &str, by_reset: bool
         Some(("Go to the application", format!("{app_url}/"))),
     )
 }
+
+/// The mails of the second factor (SPEC §10), one per thing that happened
+/// to it; each says when, and what to do if it was not the owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaNotice {
+    /// TOTP was turned on.
+    Enabled,
+    /// TOTP was turned off by its owner.
+    Disabled,
+    /// Too many wrong codes in a row: the second step is locked.
+    Locked,
+    /// Few recovery codes are left.
+    RecoveryCodesLow {
+        /// How many are left.
+        left: i64,
+    },
+    /// A superuser removed the second factor.
+    ResetByAdmin,
+}
+
+/// The mail of `notice`, to `to`, at `when` (a formatted time).
+pub fn mfa_mail(app_url: &str, to: &str, when: &str, notice: MfaNotice) -> OutgoingMail {
+    let not_you = "If this was not you, someone knows your password: open the application now and use \"Forgot password\" to choose a new one.";
+    let (subject, first) = match notice {
+        MfaNotice::Enabled => (
+            "Two-factor authentication is on",
+            format!(
+                "Two-factor authentication was turned on for your account on {when}. Every other session was signed out. Keep your recovery codes somewhere safe."
+            ),
+        ),
+        MfaNotice::Disabled => (
+            "Two-factor authentication is off",
+            format!(
+                "Two-factor authentication was turned off for your account on {when}. Every other session was signed out."
+            ),
+        ),
+        MfaNotice::Locked => (
+            "Two-factor sign-in is locked",
+            format!(
+                "On {when}, too many wrong authentication codes were entered after your password. The second step of sign-in is locked until the password is reset (or an administrator resets it)."
+            ),
+        ),
+        MfaNotice::RecoveryCodesLow { left } => (
+            "Few recovery codes left",
+            format!(
+                "A recovery code was used to sign in to your account on {when}. {left} recovery code(s) are left: generate a new set soon."
+            ),
+        ),
+        MfaNotice::ResetByAdmin => (
+            "Two-factor authentication was removed",
+            format!(
+                "An administrator removed two-factor authentication from your account on {when}. Every session was signed out; you can turn it on again after signing in."
+            ),
+        ),
+    };
+    compose(
+        to,
+        subject,
+        &[&first, not_you],
+        Some(("Go to the application", format!("{app_url}/"))),
+    )
+}

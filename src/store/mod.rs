@@ -19,6 +19,7 @@ mod changes;
 mod data_migrations;
 mod events;
 mod mail_queue;
+mod mfa;
 mod models;
 mod one_time;
 mod purge;
@@ -28,6 +29,10 @@ mod users;
 pub use changes::{
     CHANNEL as CHANGE_CHANNEL, FEED_RETENTION_SECS, LISTENER_NAME as CHANGE_LISTENER_NAME,
     POLL_INTERVAL as CHANGE_POLL_INTERVAL, TOUCH_INTERVAL_SECS, TRUST_WINDOW,
+};
+pub use mfa::{
+    FAILURE_WINDOW_SECS, FactorProof, FailureRecorded, LOCK_AFTER_FAILURES, MfaTokenRecord,
+    SecondStep, TOKEN_FAILURE_LIMIT, TotpRecord, WINDOW_FAILURE_LIMIT,
 };
 pub use one_time::TokenPurpose;
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::domain::ClientInfo;
+use crate::domain::{ClientInfo, SessionAuth};
 use crate::fields::ExtraFields;
 
 /// A user as every response shows it (SPEC §4): never the password hash.
@@ -199,6 +199,9 @@ pub enum Refusal {
     Inactive,
     /// The e-mail is not verified and verification is required.
     Unverified,
+    /// The session would rest on the password alone, but the user has a
+    /// second factor (turned on while the login was under way).
+    SecondFactorRequired,
 }
 
 /// The result of [`Store::open_session`](super::Store::open_session).
@@ -222,6 +225,8 @@ pub enum RefreshOutcome {
         user: User,
         /// When the successor expires.
         expires_at: i64,
+        /// How the session was authenticated (copied into the new access token).
+        auth: SessionAuth,
     },
     /// It was the latest spent token, back within the grace window: its
     /// successor (already recorded) is handed out again.
@@ -230,6 +235,8 @@ pub enum RefreshOutcome {
         user: User,
         /// When the successor expires.
         expires_at: i64,
+        /// How the session was authenticated (copied into the new access token).
+        auth: SessionAuth,
     },
     /// It was spent earlier: theft assumed, the session is now revoked.
     Reused {

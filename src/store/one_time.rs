@@ -141,6 +141,10 @@ impl Store {
         .await?;
         void_reset_tokens(&mut tx, user_id, now).await?;
         revoke_user_sessions(&mut tx, user_id, now).await?;
+        // The second factor stays (SPEC §10); pending second steps die and
+        // its lock is released.
+        super::mfa::void_mfa_tokens(&mut tx, user_id, now).await?;
+        super::mfa::clear_factor_lock(&mut tx, user_id).await?;
         super::mail_queue::insert_mail(&mut tx, notice, now).await?;
         tx.commit().await?;
         Ok(true)

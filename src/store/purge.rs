@@ -13,6 +13,11 @@ impl Store {
             ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
             ("DELETE FROM sessions WHERE expires_at < $1", now),
             ("DELETE FROM one_time_tokens WHERE expires_at < $1", now),
+            ("DELETE FROM mfa_tokens WHERE expires_at < $1", now),
+            (
+                "DELETE FROM mfa_totp WHERE enabled_at IS NULL AND pending_expires_at < $1",
+                now,
+            ),
             (
                 "DELETE FROM mail_queue WHERE sent_at IS NOT NULL AND sent_at < $1",
                 now - 86_400,

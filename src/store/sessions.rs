@@ -7,6 +7,7 @@ use super::{
     StillValid, Store, UserRecord, WriteTx, hash_secret,
 };
 use crate::clock::now_unix;
+use crate::domain::SessionAuth;
 use crate::error::{Error, Result};
 
 impl Store {
@@ -21,6 +22,23 @@ impl Store {
         &self,
         new: &NewSession<'_>,
         check: &StillValid<'_>,
+    ) -> Result<SessionOpening> {
+        self.open_session_as(new, check, SessionAuth::Password)
+            .await
+    }
+
+    /// [`Store::open_session`] for a session authenticated by `auth`
+    /// (SPEC §10), recorded on the session and copied into its tokens. A
+    /// session on the password alone is also refused when the user has a
+    /// second factor by then ([`Refusal::SecondFactorRequired`]): a login
+    /// that raced the enabling of TOTP gets no token that skips it (the
+    /// enabling locks the same user row, and revokes the sessions opened
+    /// before it).
+    pub async fn open_session_as(
+        &self,
+        new: &NewSession<'_>,
+        check: &StillValid<'_>,
+        auth: SessionAuth,
     ) -> Result<SessionOpening> {
         let now = new.now;
         let mut tx = self.begin_write().await?;
@@ -47,10 +65,13 @@ impl Store {
         if check.require_verified && !super::models::flag(&row, "is_verified")? {
             return Ok(SessionOpening::Refused(Refusal::Unverified));
         }
+        if !auth.is_multi_factor() && super::mfa::has_second_factor(&mut tx, new.user_id).await? {
+            return Ok(SessionOpening::Refused(Refusal::SecondFactorRequired));
+        }
         let expires_at = now + new.lifetimes.first_refresh_secs();
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $3, $4, $5, $6)",
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, amr, aal) \
+             VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
         )
         .bind(new.session_id)
         .bind(new.user_id)
@@ -58,6 +79,8 @@ impl Store {
         .bind(expires_at)
         .bind(new.client.ip.as_deref())
         .bind(new.client.user_agent.as_deref())
+        .bind(auth.stored())
+        .bind(auth.aal())
         .execute(&mut *tx)
         .await?;
         insert_refresh_token(&mut tx, new.session_id, new.refresh_jti, now, expires_at).await?;
@@ -124,7 +147,7 @@ impl Store {
         let successor_hash = hash_secret(successor);
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT s.revoked_at, s.created_at AS session_created_at, \
+            "SELECT s.revoked_at, s.created_at AS session_created_at, s.amr, \
                     u.id, u.email, u.name, u.password_hash, u.is_active, u.is_verified, \
                     u.is_superuser, u.extra, u.created_at \
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id \
@@ -147,6 +170,7 @@ impl Store {
             return Ok(RefreshOutcome::Expired);
         }
         let user = UserRecord::from_row(&row)?.user;
+        let auth = SessionAuth::from_stored(&row.try_get::<String, _>("amr")?);
         let spent_now = sqlx::query(
             "UPDATE refresh_tokens SET spent_at = $1 WHERE jti_hash = $2 AND spent_at IS NULL",
         )
@@ -166,7 +190,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            return Ok(RefreshOutcome::Rotated { user, expires_at });
+            return Ok(RefreshOutcome::Rotated {
+                user,
+                expires_at,
+                auth,
+            });
         }
         // Spent before. Only the latest spent token, within the window, may
         // come back, and it gets the successor it already got. (Read again:
@@ -191,7 +219,11 @@ impl Store {
             && next.try_get::<Option<i64>, _>("spent_at")?.is_none()
         {
             let expires_at: i64 = next.try_get("expires_at")?;
-            return Ok(RefreshOutcome::Grace { user, expires_at });
+            return Ok(RefreshOutcome::Grace {
+                user,
+                expires_at,
+                auth,
+            });
         }
         sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)

@@ -160,6 +160,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         void_reset_tokens(&mut tx, user_id, now).await?;
+        super::mfa::void_mfa_tokens(&mut tx, user_id, now).await?;
         insert_mail(&mut tx, notice, now).await?;
         tx.commit().await?;
         Ok(())

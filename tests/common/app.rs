@@ -14,7 +14,7 @@ use portcullis::{AppState, Config, Portcullis, UserField};
 use reqwest::{Client, Method, RequestBuilder};
 use serde_json::Value;
 
-use super::{Backend, MAIL_FROM, PREFIX, Reply, SECRET, SmtpServer, TestDb};
+use super::{Backend, MAIL_FROM, MFA_KEY, PREFIX, Reply, SECRET, SmtpServer, TestDb};
 
 // ---- the server ------------------------------------------------------------------
 
@@ -177,6 +177,9 @@ async fn build(
         config.insert(k.to_string(), v);
     };
     set("SECRET_KEY", SECRET.to_string());
+    // One second-factor key for every server, so that servers sharing a
+    // database read each other's TOTP secrets, as a deployment's do.
+    set("MFA_ENCRYPTION_KEY", MFA_KEY.to_string());
     set("RATE_LIMIT_ENABLED", "false".to_string());
     set("DATABASE_URL", db.url.clone());
     set("APP_URL", app_url.to_string());

@@ -18,6 +18,7 @@
 //! | `reply.rs` | [`Reply`] and its checks |
 //! | `db.rs` | [`Backend`], [`TestDb`] (fresh or migrated, and its schema), [`pg_admin`] |
 //! | `jwt.rs` | tokens looked at from outside Portcullis |
+//! | `keys.rs` | [`KeyFiles`]: asymmetric key pairs in PEM files |
 //! | `smtp.rs`, `smtp_sink.py` | [`SmtpServer`] (aiosmtpd) |
 //! | `mime.rs` | [`Mail`], an RFC 5322 / MIME reader |
 //! | `raw.rs` | [`stall`]: raw TCP, for requests no HTTP client sends |
@@ -28,6 +29,7 @@
 mod app;
 mod db;
 mod jwt;
+mod keys;
 mod mime;
 mod raw;
 mod reply;
@@ -41,6 +43,8 @@ pub use app::{AppBuilder, MailMode, NO_SERVER_URL, TestApp};
 pub use db::{Backend, TestDb, pg_admin};
 #[allow(unused_imports)]
 pub use jwt::{b64, jwt_parts, sid_of, token_service, verify_independently};
+#[allow(unused_imports)]
+pub use keys::KeyFiles;
 #[allow(unused_imports)]
 pub use mime::{Mail, Part};
 #[allow(unused_imports)]
@@ -60,6 +64,8 @@ use serde_json::Value;
 
 /// The HMAC secret every test server signs with.
 pub const SECRET: &str = "portcullis-integration-test-secret-0123456789-long-enough-for-HS512";
+/// The `MFA_ENCRYPTION_KEY` of every test server (32 bytes, base64).
+pub const MFA_KEY: &str = "cG9ydGN1bGxpcy10ZXN0LW1mYS1rZXktMzItYnl0ZXM=";
 /// A password that satisfies the policy (not common, long enough): every
 /// test user's first password.
 pub const PASSWORD: &str = "Tangerine-Otter-42";
@@ -176,9 +182,9 @@ pub const PYTHON_VAR: &str = "PORTCULLIS_TEST_PYTHON";
 
 /// What to do when the helpers' Python packages are missing.
 pub const PYTHON_PACKAGES_HINT: &str = "run the tests with `scripts/test`, which installs \
-     aiosmtpd and PyJWT into a virtual environment under target/ and points \
-     PORTCULLIS_TEST_PYTHON at it, or install them for python3 yourself: \
-     `python3 -m pip install 'aiosmtpd>=1.4' 'pyjwt>=2.8'`";
+     aiosmtpd and PyJWT (with cryptography) into a virtual environment under \
+     target/ and points PORTCULLIS_TEST_PYTHON at it, or install them for python3 \
+     yourself: `python3 -m pip install 'aiosmtpd>=1.4' 'pyjwt[crypto]>=2.8'`";
 
 /// The Python 3 interpreter that runs the helper scripts (the SMTP server,
 /// PyJWT): `$PORTCULLIS_TEST_PYTHON` when set (`scripts/test` sets it to its

@@ -16,6 +16,7 @@
 //! [`Envelope<T>`]: super::response::Envelope
 
 pub mod answers;
+pub mod cookie;
 pub mod schemas;
 
 use serde_json::Value;
@@ -25,7 +26,7 @@ use utoipa::openapi::security::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{account, auth, links, oauth, ops, pages};
+use super::{account, auth, links, mfa, oauth, ops, pages};
 use crate::config::Config;
 use crate::error::ErrorEnvelope;
 use crate::fields::UserFields;
@@ -49,6 +50,7 @@ use crate::fields::UserFields;
         (name = "sessions", description = "Logging out and the user's sessions"),
         (name = "password reset", description = "Forgotten passwords, by mailed link"),
         (name = "verification", description = "Confirming the e-mail address, by mailed link"),
+        (name = "second factor", description = "TOTP and recovery codes (SPEC §10). A login of a user with a second factor answers `mfa_required` with an `mfa_token` instead of tokens; `/mfa/verify` completes it. Swagger UI's Authorize button works only for users without a second factor."),
         (name = "operations", description = "Health, readiness, metrics and public keys"),
         (name = "pages", description = "The HTML pages the mailed links open, at the root"),
     ),
@@ -75,6 +77,12 @@ struct Base;
     links::verify_email,
     links::resend_verification,
     links::send_verification,
+    mfa::verify,
+    mfa::status,
+    mfa::setup,
+    mfa::confirm,
+    mfa::disable,
+    mfa::recovery_codes,
 ))]
 pub struct AuthApi;
 
@@ -125,6 +133,7 @@ pub fn document(config: &Config, fields: &UserFields) -> Value {
     schemas::reference_copies(&mut doc);
     schemas::apply_password_limits(&mut doc, &config.password);
     schemas::add_user_fields(&mut doc, fields);
+    cookie::describe_refresh_cookie(&mut doc, config);
     doc
 }
 

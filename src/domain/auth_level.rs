@@ -1,0 +1,76 @@
+//! How a session was authenticated (SPEC §10): the RFC 8176 `amr` values and
+//! the assurance level `aal` that its access tokens carry.
+
+/// The factors a session was opened with. Stored on the session row and
+/// copied into every access token of the session, on refresh too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionAuth {
+    /// The password alone (`["pwd"]`, `aal1`).
+    Password,
+    /// The password and a TOTP code (`["pwd", "otp", "mfa"]`, `aal2`).
+    PasswordAndOtp,
+    /// The password and a recovery code (`["pwd", "recovery_code", "mfa"]`,
+    /// `aal2`; `recovery_code` is a private value).
+    PasswordAndRecoveryCode,
+}
+
+impl SessionAuth {
+    /// The `amr` claim.
+    pub fn amr(self) -> &'static [&'static str] {
+        match self {
+            Self::Password => &["pwd"],
+            Self::PasswordAndOtp => &["pwd", "otp", "mfa"],
+            Self::PasswordAndRecoveryCode => &["pwd", "recovery_code", "mfa"],
+        }
+    }
+
+    /// The `aal` claim: `aal1` or `aal2`.
+    pub fn aal(self) -> &'static str {
+        match self {
+            Self::Password => "aal1",
+            Self::PasswordAndOtp | Self::PasswordAndRecoveryCode => "aal2",
+        }
+    }
+
+    /// Whether a second factor was used.
+    pub fn is_multi_factor(self) -> bool {
+        self != Self::Password
+    }
+
+    /// The `amr` column: the values separated by spaces.
+    pub fn stored(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::PasswordAndOtp => "pwd otp mfa",
+            Self::PasswordAndRecoveryCode => "pwd recovery_code mfa",
+        }
+    }
+
+    /// The value of an `amr` column; anything unknown reads as the
+    /// password alone (the weakest).
+    pub fn from_stored(amr: &str) -> Self {
+        [Self::PasswordAndOtp, Self::PasswordAndRecoveryCode]
+            .into_iter()
+            .find(|a| a.stored() == amr)
+            .unwrap_or(Self::Password)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_values_round_trip() {
+        for auth in [
+            SessionAuth::Password,
+            SessionAuth::PasswordAndOtp,
+            SessionAuth::PasswordAndRecoveryCode,
+        ] {
+            assert_eq!(SessionAuth::from_stored(auth.stored()), auth);
+            assert_eq!(auth.amr().join(" "), auth.stored());
+            assert_eq!(auth.is_multi_factor(), auth.aal() == "aal2");
+        }
+        assert_eq!(SessionAuth::from_stored("mfa"), SessionAuth::Password);
+    }
+}
