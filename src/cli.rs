@@ -1,4 +1,8 @@
-//! The command line: `serve` (the default), `migrate`, `gen-secret`.
+//! The command line: `serve` (the default), `migrate`, `gen-secret`, and
+//! the `user` commands ([`user`]).
+
+pub mod import;
+pub mod user;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -28,6 +32,8 @@ pub enum Command {
     Migrate,
     /// Print a new random secret for SECRET_KEY.
     GenSecret,
+    /// Manage users in the configured database (works while servers run).
+    User(user::UserArgs),
 }
 
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
@@ -49,6 +55,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => with_config(|config| async move { serve(config).await }),
+        Command::User(args) => user::main(args),
         Command::Migrate => with_config(|config| async move {
             let store = Store::connect(&config.database_url).await?;
             store.migrate().await?;

@@ -24,11 +24,22 @@ pub enum SecurityEvent {
     EmailVerified,
     /// A spent refresh token came back: the session was revoked.
     RefreshReuseDetected,
+    /// A superuser (or the `user` commands) changed the account's name or
+    /// flags other than `is_active`; `details` says what changed.
+    UserUpdated,
+    /// The account was deactivated (its sessions and one-time tokens went with it).
+    UserDeactivated,
+    /// The account was activated again.
+    UserActivated,
+    /// The account was deleted (its e-mail is kept in `details`).
+    UserDeleted,
+    /// A superuser (or the `user` commands) revoked every session of the account.
+    SessionsRevoked,
 }
 
 impl SecurityEvent {
     /// Every kind, in declaration order.
-    pub const ALL: [SecurityEvent; 9] = [
+    pub const ALL: [SecurityEvent; 14] = [
         Self::UserCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -38,6 +49,11 @@ impl SecurityEvent {
         Self::PasswordReset,
         Self::EmailVerified,
         Self::RefreshReuseDetected,
+        Self::UserUpdated,
+        Self::UserDeactivated,
+        Self::UserActivated,
+        Self::UserDeleted,
+        Self::SessionsRevoked,
     ];
 
     /// The name stored in the `kind` column.
@@ -52,6 +68,11 @@ impl SecurityEvent {
             Self::PasswordReset => "password_reset",
             Self::EmailVerified => "email_verified",
             Self::RefreshReuseDetected => "refresh_reuse_detected",
+            Self::UserUpdated => "user_updated",
+            Self::UserDeactivated => "user_deactivated",
+            Self::UserActivated => "user_activated",
+            Self::UserDeleted => "user_deleted",
+            Self::SessionsRevoked => "sessions_revoked",
         }
     }
 

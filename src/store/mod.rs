@@ -15,8 +15,10 @@ macro_rules! user_columns {
     };
 }
 
+mod admin;
 mod data_migrations;
 mod events;
+mod import;
 mod mail_queue;
 mod models;
 mod one_time;
@@ -24,6 +26,9 @@ mod purge;
 mod sessions;
 mod users;
 
+pub use admin::{AccountChange, UserChanges};
+pub use events::{Actor, EventRecord};
+pub use import::{IMPORT_BATCH, ImportedUser};
 pub use one_time::TokenPurpose;
 
 pub use crate::domain::ClientInfo;

@@ -25,7 +25,7 @@ use utoipa::openapi::security::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{account, auth, links, oauth, ops, pages};
+use super::{account, admin, auth, links, oauth, ops, pages};
 use crate::config::Config;
 use crate::error::ErrorEnvelope;
 use crate::fields::UserFields;
@@ -47,6 +47,7 @@ use crate::fields::UserFields;
         (name = "auth", description = "Registering, logging in and refreshing tokens"),
         (name = "account", description = "The signed-in user's own account"),
         (name = "sessions", description = "Logging out and the user's sessions"),
+        (name = "admin", description = "Managing users (superusers only); every change is recorded in the user's security events"),
         (name = "password reset", description = "Forgotten passwords, by mailed link"),
         (name = "verification", description = "Confirming the e-mail address, by mailed link"),
         (name = "operations", description = "Health, readiness, metrics and public keys"),
@@ -70,6 +71,7 @@ struct Base;
     account::change_password,
     account::list_sessions,
     account::delete_session,
+    account::list_events,
     links::forgot_password,
     links::reset_password,
     links::verify_email,
@@ -94,13 +96,27 @@ pub struct AuthApi;
 ))]
 pub struct RootApi;
 
+/// The admin API at `/api/users` (superusers).
+#[derive(OpenApi)]
+#[openapi(paths(
+    admin::list_users,
+    admin::get_user,
+    admin::update_user,
+    admin::delete_user,
+    admin::user_sessions,
+    admin::revoke_sessions,
+    admin::user_events,
+))]
+pub struct AdminApi;
+
 /// The OpenAPI document of the routes served with `config`, to an
 /// application that declared the user `fields`.
 pub fn document(config: &Config, fields: &UserFields) -> Value {
     let prefix = &config.route_prefix;
     let mut doc = Base::openapi()
         .nest(prefix, AuthApi::openapi())
-        .merge_from(RootApi::openapi());
+        .merge_from(RootApi::openapi())
+        .merge_from(AdminApi::openapi());
     answers::add_shared_answers(&mut doc);
     let components = doc.components.get_or_insert_with(Default::default);
     let password_flow = Password::with_refresh_url(
