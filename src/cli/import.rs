@@ -299,6 +299,10 @@ pub async fn import(store: &Store, source: &str) -> anyhow::Result<()> {
     }
 
     let total = checked.users.len();
+    eprintln!(
+        "checked {total} user(s) in {:.1} s; writing",
+        started.elapsed().as_secs_f64()
+    );
     let mut progress = Progress::new(Some(total as u64), "importing", false);
     let result = store
         .import_users(&checked.users, |done| progress.update(done as u64, done))
