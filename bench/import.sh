@@ -36,7 +36,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-export SECRET_KEY=portcullis-bench-secret-0123456789-abcdefghijklmnop LOG_FORMAT=json RUST_LOG=warn
+export SECRET_KEY=portcullis-bench-secret-0123456789-abcdefghijklmnop LOG_FORMAT=json RUST_LOG=warn,sqlx=error
 
 # Hashes of "bench-password-42": bcrypt ($2b$ and PHP's $2y$, cost 10) and
 # argon2id (m=19 MiB, t=2, p=1), as the exporting systems made them.

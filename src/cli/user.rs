@@ -95,7 +95,7 @@ pub fn main(args: UserArgs) -> ExitCode {
         Ok(config) => config,
         Err(err) => return super::config_failure(&err),
     };
-    crate::telemetry::init(config.log_format);
+    crate::telemetry::init_with_default(config.log_format, "info,sqlx=error,tower_http=warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
