@@ -1,7 +1,9 @@
 //! The command line: `serve` (the default), `migrate`, `gen-secret`,
-//! `gen-key`.
+//! `gen-key`, and the `user` commands ([`user`]).
 
 mod gen_key;
+pub mod import;
+pub mod user;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,6 +35,8 @@ pub enum Command {
     GenSecret,
     /// Write a new key pair (PEM) for ALGORITHM=EdDSA, ES256 or RS256.
     GenKey(gen_key::GenKeyArgs),
+    /// Manage users in the configured database (works while servers run).
+    User(user::UserArgs),
 }
 
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
         }
         Command::GenKey(args) => gen_key::run(args),
         Command::Serve => with_config(|config| async move { serve(config).await }),
+        Command::User(args) => user::main(args),
         Command::Migrate => with_config(|config| async move {
             let store = Store::connect(&config.database_url).await?;
             store.migrate().await?;

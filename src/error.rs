@@ -61,6 +61,11 @@ pub enum Error {
     /// The e-mail is already registered.
     #[error("Email already registered")]
     EmailAlreadyExists,
+    /// A superuser tried to deactivate, demote or delete their own account
+    /// through the admin API (so that an installation never loses its last
+    /// admin by accident).
+    #[error("A superuser cannot deactivate, demote or delete themself")]
+    CannotModifySelf,
     /// One or more fields are invalid.
     #[error("Validation error")]
     Validation(Vec<FieldError>),
@@ -159,7 +164,7 @@ impl Error {
             MfaNotEnabled => StatusCode::NOT_FOUND,
             InactiveUser | EmailNotVerified | Forbidden | CrossSite | InsufficientAal
             | MfaRequired => StatusCode::FORBIDDEN,
-            EmailAlreadyExists | MfaAlreadyEnabled => StatusCode::CONFLICT,
+            EmailAlreadyExists | MfaAlreadyEnabled | CannotModifySelf => StatusCode::CONFLICT,
             Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvalidPassword | InvalidResetToken | InvalidVerificationToken | InvalidJson => {
                 StatusCode::BAD_REQUEST
@@ -188,6 +193,7 @@ impl Error {
             EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Forbidden | CrossSite => "FORBIDDEN",
             EmailAlreadyExists => "EMAIL_ALREADY_EXISTS",
+            CannotModifySelf => "CANNOT_MODIFY_SELF",
             Validation(_) => "VALIDATION_ERROR",
             InvalidPassword => "INVALID_PASSWORD",
             InvalidResetToken => "INVALID_RESET_TOKEN",

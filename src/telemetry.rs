@@ -10,8 +10,15 @@ use crate::config::LogFormat;
 
 /// Installs the global log subscriber; a second call does nothing.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    init_with_default(format, "info,sqlx=warn,tower_http=warn");
+}
+
+/// Like [`init`], with `default_filter` where `RUST_LOG` is not set (the
+/// `user` commands leave out sqlx's slow-statement warnings, which quote
+/// a whole batch of an import).
+pub fn init_with_default(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -963,65 +963,110 @@ both_backends!(
     an_admin_reset_removes_the_factor_and_revokes_everything,
     |app| async move {
         let user = enroll(&app, "reset").await;
-        let flows = app.portcullis.flows();
-        let client = portcullis::domain::ClientInfo::default();
+        let path = format!("/api/users/{}/mfa", user.session.user_id);
+        let admin_delete = |path: String, token: String| {
+            let app = &app;
+            async move {
+                app.send(app.client.delete(app.url(&path)).bearer_auth(token))
+                    .await
+            }
+        };
         let stranger = app.register(&unique_email("not-admin"), PASSWORD).await;
-        let stranger = app
-            .store()
-            .user_by_id(stranger.user_id)
+        admin_delete(path.clone(), stranger.access.clone())
             .await
-            .unwrap()
-            .unwrap()
-            .user;
-        assert!(matches!(
-            flows
-                .reset_mfa(Some(&stranger), user.session.user_id, &client)
-                .await,
-            Err(portcullis::Error::Forbidden)
-        ));
+            .expect_error(StatusCode::FORBIDDEN, "FORBIDDEN");
         app.me(&user.session.access).await.expect_ok(StatusCode::OK);
         sqlx::query("UPDATE users SET is_superuser = TRUE WHERE id = $1")
-            .bind(stranger.id)
+            .bind(stranger.user_id)
             .execute(app.store().pool())
             .await
             .unwrap();
-        let admin = portcullis::User {
-            is_superuser: true,
-            ..stranger
-        };
-        flows
-            .reset_mfa(Some(&admin), user.session.user_id, &client)
+        admin_delete(path.clone(), stranger.access.clone())
             .await
-            .expect("reset");
+            .expect_ok(StatusCode::OK);
         app.me(&user.session.access)
             .await
             .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
         let session = app.login(&user.session, PASSWORD).await;
         assert_eq!(amr_aal(&session.access), (json!(["pwd"]), json!("aal1")));
-        assert!(matches!(
-            flows
-                .reset_mfa(Some(&admin), user.session.user_id, &client)
-                .await,
-            Err(portcullis::Error::MfaNotEnabled)
-        ));
-        assert!(matches!(
-            flows.reset_mfa(None, 999_999, &client).await,
-            Err(portcullis::Error::NotFound)
-        ));
-        let events = app.store().recent_events(admin.id, 5).await.unwrap();
-        assert!(events.contains(&portcullis::domain::SecurityEvent::AdminMfaReset));
+        admin_delete(path.clone(), stranger.access.clone())
+            .await
+            .expect_error(StatusCode::NOT_FOUND, "MFA_NOT_ENABLED");
+        admin_delete("/api/users/999999/mfa".into(), stranger.access.clone())
+            .await
+            .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
         let events = app
             .store()
-            .recent_events(user.session.user_id, 20)
+            .recent_events(stranger.user_id, 5)
             .await
             .unwrap();
-        assert!(events.contains(&portcullis::domain::SecurityEvent::MfaReset));
+        assert!(events.contains(&portcullis::domain::SecurityEvent::AdminMfaReset));
+        // The user's trail names the superuser who acted.
+        let trail_reply = app
+            .send(
+                app.client
+                    .get(app.url(&format!("/api/users/{}/events", user.session.user_id)))
+                    .bearer_auth(&stranger.access),
+            )
+            .await;
+        let trail = trail_reply.expect_ok(StatusCode::OK);
+        let items = trail["items"].as_array().cloned().unwrap_or_default();
+        let reset = items
+            .iter()
+            .find(|e| e["kind"] == "mfa_reset")
+            .unwrap_or_else(|| panic!("no mfa_reset in {items:?}"));
+        assert_eq!(reset["actor_id"], json!(stranger.user_id), "{reset}");
         expect_mail(
             &app,
             &user.session.email,
             "Two-factor authentication was removed",
         )
         .await;
+    }
+);
+
+both_backends!(
+    the_reset_mfa_command_removes_the_factor_of_a_running_servers_user,
+    |app| async move {
+        let user = enroll(&app, "cli-reset").await;
+        let reset = || {
+            let dir = app.db.dir.path();
+            std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+                .args(["user", "reset-mfa", &user.session.email])
+                .current_dir(dir)
+                .env_clear()
+                .env("DATABASE_URL", &app.db.url)
+                .env("DATA_DIR", dir.join("cli-data"))
+                .env("LOG_FORMAT", "json")
+                .output()
+                .expect("run portcullis user reset-mfa")
+        };
+        let out = reset();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The running server sees the revocation (within a second, SPEC §9).
+        let mut answer = app.me(&user.session.access).await;
+        for _ in 0..20 {
+            if answer.status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            answer = app.me(&user.session.access).await;
+        }
+        answer.expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");
+        let session = app.login(&user.session, PASSWORD).await;
+        assert_eq!(amr_aal(&session.access), (json!(["pwd"]), json!("aal1")));
+        let again = reset();
+        assert_eq!(again.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&again.stderr).contains("has no second factor"),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
     }
 );
 

@@ -263,7 +263,10 @@ mod tests {
             ("PORTCULLIS_ENV", "production"),
             ("ALGORITHM", "ES256"),
             ("PRIVATE_KEY_FILE", private.as_str()),
-            ("MFA_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+            (
+                "MFA_ENCRYPTION_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
         ])
         .unwrap();
         assert_eq!(cfg.algorithm, Algorithm::ES256);

@@ -42,11 +42,22 @@ pub enum SecurityEvent {
     MfaReset,
     /// Recorded on the acting superuser: they removed someone's second factor.
     AdminMfaReset,
+    /// A superuser (or the `user` commands) changed the account's name or
+    /// flags other than `is_active`; `details` says what changed.
+    UserUpdated,
+    /// The account was deactivated (its sessions and one-time tokens went with it).
+    UserDeactivated,
+    /// The account was activated again.
+    UserActivated,
+    /// The account was deleted (its e-mail is kept in `details`).
+    UserDeleted,
+    /// A superuser (or the `user` commands) revoked every session of the account.
+    SessionsRevoked,
 }
 
 impl SecurityEvent {
     /// Every kind, in declaration order.
-    pub const ALL: [SecurityEvent; 17] = [
+    pub const ALL: [SecurityEvent; 22] = [
         Self::UserCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -64,6 +75,11 @@ impl SecurityEvent {
         Self::MfaRecoveryCodesRegenerated,
         Self::MfaReset,
         Self::AdminMfaReset,
+        Self::UserUpdated,
+        Self::UserDeactivated,
+        Self::UserActivated,
+        Self::UserDeleted,
+        Self::SessionsRevoked,
     ];
 
     /// The name stored in the `kind` column.
@@ -86,6 +102,11 @@ impl SecurityEvent {
             Self::MfaRecoveryCodesRegenerated => "mfa_recovery_codes_regenerated",
             Self::MfaReset => "mfa_reset",
             Self::AdminMfaReset => "admin_mfa_reset",
+            Self::UserUpdated => "user_updated",
+            Self::UserDeactivated => "user_deactivated",
+            Self::UserActivated => "user_activated",
+            Self::UserDeleted => "user_deleted",
+            Self::SessionsRevoked => "sessions_revoked",
         }
     }
 

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::{AuthSession, Flows, TokenPair};
 use crate::clock::now_unix;
+use crate::config::Config;
 use crate::domain::{ClientInfo, OutgoingMail, SecurityEvent, SessionAuth};
 use crate::error::{Error, Result};
 use crate::limits::Rule;
@@ -26,7 +27,9 @@ use crate::mfa::{
     MFA_TOKEN_TTL_SECS, MfaKeys, SETUP_TTL_SECS, base32, new_mfa_token, new_recovery_codes,
     new_totp_secret, normalize_recovery_code, otpauth_uri, totp_step,
 };
-use crate::store::{FactorProof, SecondStep, StillValid, TotpRecord, User, hash_secret};
+use crate::store::{
+    Actor, FactorProof, SecondStep, StillValid, Store, TotpRecord, User, hash_secret,
+};
 
 /// Longest `mfa_token` looked up.
 const MAX_MFA_TOKEN_LEN: usize = 256;
@@ -569,56 +572,63 @@ impl Flows {
         Ok(codes)
     }
 
-    /// A superuser removes the second factor of user `user_id`
-    /// (`DELETE /api/users/{id}/mfa`, `portcullis user reset-mfa E`): TOTP,
-    /// recovery codes, pending `mfa_token`s and the lock go, every session
-    /// of the user is revoked, the owner gets a mail, and the event is
-    /// recorded on the user (`mfa_reset`) and on the acting superuser
-    /// (`admin_mfa_reset`). `actor` is `None` for the command line.
-    /// 404 `NOT_FOUND` for an unknown user, 404 `MFA_NOT_ENABLED` when there
-    /// is nothing to remove.
-    pub async fn reset_mfa(
-        &self,
-        actor: Option<&User>,
-        user_id: i64,
-        client: &ClientInfo,
-    ) -> Result<()> {
-        if let Some(actor) = actor
-            && !(actor.is_superuser && actor.is_active)
-        {
+    /// A superuser removes the second factor of user `user_id` through the
+    /// admin API (`DELETE /api/users/{id}/mfa`): see [`remove_second_factor`].
+    /// `actor` is the acting superuser; the event on the user names them, and
+    /// `admin_mfa_reset` is also recorded on the superuser's own trail.
+    pub async fn reset_mfa(&self, actor: &User, user_id: i64, client: &ClientInfo) -> Result<()> {
+        if !(actor.is_superuser && actor.is_active) {
             return Err(Error::Forbidden);
         }
-        let user = self
-            .store
-            .user_by_id(user_id)
-            .await?
-            .ok_or(Error::NotFound)?
-            .user;
-        let notice = self.mfa_notice(&user.email, MfaNotice::ResetByAdmin);
-        if !self
-            .store
-            .reset_second_factor(user.id, &notice, now_unix())
-            .await?
-        {
-            return Err(Error::MfaNotEnabled);
-        }
+        let by = Actor::Admin {
+            id: actor.id,
+            client,
+        };
+        remove_second_factor(&self.store, &self.config, user_id, &by).await?;
         self.mailer.wake();
-        metrics::counter!("portcullis_revocations_total", "reason" => "mfa_reset").increment(1);
-        tracing::info!(
-            user_id,
-            actor_id = actor.map(|a| a.id),
-            "second factor removed by an administrator"
-        );
         self.store
-            .record_event(Some(user.id), SecurityEvent::MfaReset, client)
+            .record_event_by(Some(actor.id), SecurityEvent::AdminMfaReset, &by, None)
             .await?;
-        if let Some(actor) = actor {
-            self.store
-                .record_event(Some(actor.id), SecurityEvent::AdminMfaReset, client)
-                .await?;
-        }
         Ok(())
     }
+}
+
+/// Removes the second factor of user `user_id` (the admin API, and
+/// `portcullis user reset-mfa E`, which has no running [`Flows`]): TOTP,
+/// recovery codes, pending `mfa_token`s and the lock go, every session of
+/// the user is revoked, the owner's mail is queued in the same transaction
+/// (a running server's mail worker sends it), and `mfa_reset` is recorded on
+/// the user naming `actor`. 404 `NOT_FOUND` for an unknown user, 404
+/// `MFA_NOT_ENABLED` when there is nothing to remove. The user as found.
+pub async fn remove_second_factor(
+    store: &Store,
+    config: &Config,
+    user_id: i64,
+    actor: &Actor<'_>,
+) -> Result<User> {
+    let user = store
+        .user_by_id(user_id)
+        .await?
+        .ok_or(Error::NotFound)?
+        .user;
+    let notice = mfa_mail(
+        &config.app_url,
+        &user.email,
+        &mail_time(),
+        MfaNotice::ResetByAdmin,
+    );
+    if !store
+        .reset_second_factor(user.id, &notice, now_unix())
+        .await?
+    {
+        return Err(Error::MfaNotEnabled);
+    }
+    metrics::counter!("portcullis_revocations_total", "reason" => "mfa_reset").increment(1);
+    tracing::info!(user_id, "second factor removed by an administrator");
+    store
+        .record_event_by(Some(user.id), SecurityEvent::MfaReset, actor, None)
+        .await?;
+    Ok(user)
 }
 
 /// The keyed hashes of `codes` for `user_id`.

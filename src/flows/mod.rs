@@ -23,7 +23,9 @@
 //! | `POST /verify-email`, `/verify-email/resend` (and its page) | [`email_verification`](Flows::verify_email) |
 //! | `POST /logout` | [`logout`](Flows::logout) |
 //! | `GET /sessions`, `DELETE /sessions/{id}` | [`sessions`](Flows::list_sessions) |
+//! | `GET /events`, and the admin API `/api/users…` (superusers) | [`admin`](Flows::admin_list_users) |
 
+mod admin;
 mod authenticate;
 mod change_password;
 mod email_verification;
@@ -38,10 +40,11 @@ mod register;
 mod session;
 mod sessions;
 
+pub use admin::{ADMIN_PATCH_KEYS, DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, Page, Paginated};
 pub use authenticate::AuthSession;
 pub use mfa::{
     LoginOutcome, MfaChallenge, MfaStatus, SecondFactorMethod, SecondStepPassed, TotpEnabled,
-    TotpSetup,
+    TotpSetup, remove_second_factor,
 };
 pub use profile::LOCKED_PROFILE_KEYS;
 pub use register::{Registered, Registration};

@@ -2,7 +2,7 @@
 //! `/change-password` and `/sessions`.
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -11,14 +11,14 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::AppState;
-use super::body::JsonBody;
+use super::body::{JsonBody, parse_query};
 use super::extract::{ActiveUser, AuthSession};
 use super::openapi::answers::{Busy, Inactive, Invalid, Unauthenticated};
 use super::openapi::schemas::{display_name, new_password};
-use super::response::{Envelope, Message, SessionView, UserView};
+use super::response::{Envelope, EventPageView, Message, SessionView, UserView};
 use crate::domain::ClientInfo;
 use crate::error::{Error, ErrorEnvelope, Result};
-use crate::flows::LOCKED_PROFILE_KEYS;
+use crate::flows::{LOCKED_PROFILE_KEYS, Page};
 
 /// The current user.
 #[utoipa::path(get, path = "/me", tag = "account",
@@ -160,4 +160,37 @@ pub async fn delete_session(
         message: "Session revoked",
     })
     .into_response())
+}
+
+/// The query of `GET /events`.
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+    per_page: Option<String>,
+}
+
+/// The user's own recent security events.
+///
+/// Newest first: logins (and failed ones), logouts, password changes and
+/// resets, verification, and what a superuser did to the account. Paginated
+/// like `GET /api/users`.
+#[utoipa::path(get, path = "/events", tag = "account",
+    params(
+        ("page" = Option<i64>, Query, description = "Page number, from 1 (default 1)", minimum = 1),
+        ("per_page" = Option<i64>, Query, description = "Events per page, 1 to 100 (default 20); more is 422, not clamped", minimum = 1, maximum = 100),
+    ),
+    security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),
+    responses(
+        (status = 200, description = "A page of the user's security events", body = Envelope<EventPageView>),
+        Unauthenticated, Inactive, Invalid, Busy,
+    ))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    ActiveUser(user): ActiveUser,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let q: PageQuery = parse_query(query.as_deref())?;
+    let page = Page::parse(q.page.as_deref(), q.per_page.as_deref())?;
+    let events = state.flows.own_events(&user, page).await?;
+    Ok(Envelope::ok(EventPageView::new(events)).into_response())
 }

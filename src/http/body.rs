@@ -100,6 +100,12 @@ pub(crate) fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> 
     })
 }
 
+/// Parses a query string (absent: empty) into `T`; a problem is 422
+/// naming the parameter.
+pub(crate) fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, Error> {
+    parse_form(raw.unwrap_or_default().as_bytes())
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = Error;
 

@@ -5,8 +5,9 @@
 //!
 //! - [`routes`]: which handler answers which path, and the middleware stack;
 //! - [`state`]: [`AppState`], what handlers and extractors receive;
-//! - handlers: [`auth`] (register, login, refresh, logout), [`oauth`]
-//!   (`/token`), [`account`] (`/me`, change password, sessions), [`links`]
+//! - handlers: [`auth`] (register, login, refresh, logout), [`admin`]
+//!   (`/api/users…`, superusers), [`oauth`]
+//!   (`/token`), [`account`] (`/me`, change password, sessions, events), [`links`]
 //!   (reset and verification requests), [`mfa`] (the second factor), [`pages`] (the HTML behind the
 //!   mailed links), [`ops`] (health, metrics, JWKS), [`openapi`] (`/docs`);
 //! - the wire format: [`body`] (request bodies), [`response`] (the envelope
@@ -16,6 +17,7 @@
 //! - [`middleware`] and [`server`] (the accept loop with its timeouts).
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cookie;

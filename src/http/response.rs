@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use crate::fields::ExtraFields;
 pub use crate::flows::TokenPair;
-use crate::flows::bearer_schema;
-use crate::store::{SessionInfo, User};
+use crate::flows::{Paginated, bearer_schema};
+use crate::store::{EventRecord, SessionInfo, User};
 
 /// A successful answer: `{"success": true, "data": …}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -255,4 +255,103 @@ pub fn no_store(mut response: Response) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// One security event, as `GET /events` and `GET /api/users/{id}/events` list it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SecurityEvent)]
+pub struct EventView {
+    /// The event's id (newer events have larger ids).
+    id: i64,
+    /// What happened: `user_created`, `login_succeeded`, `login_failed`,
+    /// `logout`, `password_changed`, `password_reset_requested`,
+    /// `password_reset`, `email_verified`, `refresh_reuse_detected`,
+    /// `user_updated`, `user_deactivated`, `user_activated`, `user_deleted`,
+    /// `sessions_revoked`, or a kind a newer version records.
+    kind: String,
+    /// Whose account it is about.
+    user_id: Option<i64>,
+    /// The superuser who did it (admin actions); `null` for the user's own
+    /// actions and for the `user` commands.
+    actor_id: Option<i64>,
+    /// The client's IP (as `TRUSTED_PROXIES` gives it).
+    ip: Option<String>,
+    /// The client's user agent.
+    user_agent: Option<String>,
+    /// When (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// What changed, for admin actions (e.g. `{"changes": {"is_superuser":
+    /// {"from": false, "to": true}}}`, `{"sessions_revoked": 2}`,
+    /// `{"via": "cli"}`); `null` otherwise.
+    #[schema(value_type = Option<Object>)]
+    details: Option<serde_json::Value>,
+}
+
+impl EventView {
+    /// The view of `e`.
+    pub fn new(e: EventRecord) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            user_id: e.user_id,
+            actor_id: e.actor_id,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            created_at: rfc3339(e.created_at),
+            details: e.details,
+        }
+    }
+}
+
+/// A page of users: `{"items", "total", "page", "per_page"}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = UserPage)]
+pub struct UserPageView<'a> {
+    /// The users of this page, in id order.
+    items: Vec<UserView<'a>>,
+    /// How many users match in all.
+    total: i64,
+    /// This page's number, from 1.
+    page: i64,
+    /// The page size.
+    per_page: i64,
+}
+
+impl<'a> UserPageView<'a> {
+    /// The view of `page`.
+    pub fn new(page: &'a Paginated<User>) -> Self {
+        Self {
+            items: page.items.iter().map(UserView::new).collect(),
+            total: page.total,
+            page: page.page,
+            per_page: page.per_page,
+        }
+    }
+}
+
+/// A page of security events, newest first: `{"items", "total", "page", "per_page"}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EventPage)]
+pub struct EventPageView {
+    /// The events of this page, newest first.
+    items: Vec<EventView>,
+    /// How many events there are in all.
+    total: i64,
+    /// This page's number, from 1.
+    page: i64,
+    /// The page size.
+    per_page: i64,
+}
+
+impl EventPageView {
+    /// The view of `page`.
+    pub fn new(page: Paginated<EventRecord>) -> Self {
+        Self {
+            items: page.items.into_iter().map(EventView::new).collect(),
+            total: page.total,
+            page: page.page,
+            per_page: page.per_page,
+        }
+    }
 }

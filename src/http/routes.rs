@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 
-use super::{AppState, account, auth, links, mfa, middleware, oauth, openapi, ops, pages};
+use super::{AppState, account, admin, auth, links, mfa, middleware, oauth, openapi, ops, pages};
 use crate::error::Error;
 
 /// Largest accepted request body (SPEC §3).
@@ -23,6 +23,7 @@ fn auth_routes() -> Router<AppState> {
         .route("/change-password", post(account::change_password))
         .route("/sessions", get(account::list_sessions))
         .route("/sessions/{id}", delete(account::delete_session))
+        .route("/events", get(account::list_events))
         .route("/forgot-password", post(links::forgot_password))
         .route("/reset-password", post(links::reset_password))
         .route("/verify-email", post(links::verify_email))
@@ -60,6 +61,19 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
             get(pages::verify_page).post(pages::verify_submit),
         )
         .route(pages::STYLESHEET_PATH, get(pages::stylesheet))
+        .route("/api/users", get(admin::list_users))
+        .route(
+            "/api/users/{id}",
+            get(admin::get_user)
+                .patch(admin::update_user)
+                .delete(admin::delete_user),
+        )
+        .route(
+            "/api/users/{id}/sessions",
+            get(admin::user_sessions).delete(admin::revoke_sessions),
+        )
+        .route("/api/users/{id}/events", get(admin::user_events))
+        .route("/api/users/{id}/mfa", delete(admin::reset_mfa))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/.well-known/jwks.json", get(ops::jwks))

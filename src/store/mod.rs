@@ -15,9 +15,11 @@ macro_rules! user_columns {
     };
 }
 
+mod admin;
 mod changes;
 mod data_migrations;
 mod events;
+mod import;
 mod mail_queue;
 mod mfa;
 mod models;
@@ -26,10 +28,13 @@ mod purge;
 mod sessions;
 mod users;
 
+pub use admin::{AccountChange, UserChanges};
 pub use changes::{
     CHANNEL as CHANGE_CHANNEL, FEED_RETENTION_SECS, LISTENER_NAME as CHANGE_LISTENER_NAME,
     POLL_INTERVAL as CHANGE_POLL_INTERVAL, TOUCH_INTERVAL_SECS, TRUST_WINDOW,
 };
+pub use events::{Actor, EventRecord};
+pub use import::{IMPORT_BATCH, ImportedUser};
 pub use mfa::{
     FAILURE_WINDOW_SECS, FactorProof, FailureRecorded, LOCK_AFTER_FAILURES, MfaTokenRecord,
     SecondStep, TOKEN_FAILURE_LIMIT, TotpRecord, WINDOW_FAILURE_LIMIT,

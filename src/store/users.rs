@@ -42,37 +42,6 @@ impl Store {
         }
     }
 
-    /// Inserts many users in one transaction: all or nothing.
-    pub async fn import_users(&self, users: &[NewUser<'_>]) -> Result<usize, CreateUserError> {
-        let mut tx = self.begin_write().await?;
-        let now = now_unix();
-        for new in users {
-            let result = sqlx::query(
-                "INSERT INTO users (email, email_key, name, password_hash, is_active, is_verified, is_superuser, extra, created_at, updated_at) \
-                 VALUES ($1, $10, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(new.email)
-            .bind(new.name)
-            .bind(new.password_hash)
-            .bind(new.is_active)
-            .bind(new.is_verified)
-            .bind(new.is_superuser)
-            .bind(serde_json::Value::Object(new.extra.clone()).to_string())
-            .bind(new.created_at.unwrap_or(now))
-            .bind(now)
-            .bind(email_key(new.email))
-            .execute(&mut *tx)
-            .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Err(CreateUserError::EmailTaken),
-                Err(e) => return Err(CreateUserError::Other(e.into())),
-            }
-        }
-        tx.commit().await.map_err(Error::from)?;
-        Ok(users.len())
-    }
-
     /// The user with this e-mail (any letter case), with the password hash.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
         let row = sqlx::query(concat!(

@@ -79,6 +79,9 @@ shared_answer! {
     /// 403 where a deactivated account is refused.
     Inactive: "403" => error("INACTIVE_USER: the account is deactivated");
 
+    /// 403 on the admin API: the caller is not an active superuser.
+    NotSuperuser: "403" => error("FORBIDDEN: the caller is not a superuser; INACTIVE_USER: the caller's account is deactivated");
+
     /// 422: a field is missing or wrong.
     Invalid: "422" => error("VALIDATION_ERROR: a field is missing or wrong; `details` names each one");
 

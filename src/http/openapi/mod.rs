@@ -26,7 +26,7 @@ use utoipa::openapi::security::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{account, auth, links, mfa, oauth, ops, pages};
+use super::{account, admin, auth, links, mfa, oauth, ops, pages};
 use crate::config::Config;
 use crate::error::ErrorEnvelope;
 use crate::fields::UserFields;
@@ -48,6 +48,7 @@ use crate::fields::UserFields;
         (name = "auth", description = "Registering, logging in and refreshing tokens"),
         (name = "account", description = "The signed-in user's own account"),
         (name = "sessions", description = "Logging out and the user's sessions"),
+        (name = "admin", description = "Managing users (superusers only); every change is recorded in the user's security events"),
         (name = "password reset", description = "Forgotten passwords, by mailed link"),
         (name = "verification", description = "Confirming the e-mail address, by mailed link"),
         (name = "second factor", description = "TOTP and recovery codes (SPEC §10). A login of a user with a second factor answers `mfa_required` with an `mfa_token` instead of tokens; `/mfa/verify` completes it. Swagger UI's Authorize button works only for users without a second factor."),
@@ -72,6 +73,7 @@ struct Base;
     account::change_password,
     account::list_sessions,
     account::delete_session,
+    account::list_events,
     links::forgot_password,
     links::reset_password,
     links::verify_email,
@@ -102,13 +104,28 @@ pub struct AuthApi;
 ))]
 pub struct RootApi;
 
+/// The admin API at `/api/users` (superusers).
+#[derive(OpenApi)]
+#[openapi(paths(
+    admin::list_users,
+    admin::get_user,
+    admin::update_user,
+    admin::delete_user,
+    admin::user_sessions,
+    admin::revoke_sessions,
+    admin::user_events,
+    admin::reset_mfa,
+))]
+pub struct AdminApi;
+
 /// The OpenAPI document of the routes served with `config`, to an
 /// application that declared the user `fields`.
 pub fn document(config: &Config, fields: &UserFields) -> Value {
     let prefix = &config.route_prefix;
     let mut doc = Base::openapi()
         .nest(prefix, AuthApi::openapi())
-        .merge_from(RootApi::openapi());
+        .merge_from(RootApi::openapi())
+        .merge_from(AdminApi::openapi());
     answers::add_shared_answers(&mut doc);
     let components = doc.components.get_or_insert_with(Default::default);
     let password_flow = Password::with_refresh_url(
