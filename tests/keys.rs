@@ -405,6 +405,7 @@ fn command(dir: &Path, envs: &[(&str, &str)]) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("LOG_FORMAT", "json")
         .env("RATE_LIMIT_ENABLED", "false")
+        .env("MFA_ENCRYPTION_KEY", common::MFA_KEY)
         .envs(envs.iter().copied())
         .stdin(Stdio::null());
     cmd
