@@ -492,15 +492,7 @@ impl Flows {
     ) -> Result<()> {
         let user = &session.user;
         let now = now_unix();
-        let totp = self
-            .store
-            .totp(user.id)
-            .await?
-            .filter(TotpRecord::enabled)
-            .ok_or(Error::MfaNotEnabled)?;
-        if let Some(retry_after) = totp.throttled_for(now) {
-            return Err(self.throttled(retry_after));
-        }
+        let totp = self.enabled_factor(user.id, now).await?;
         let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         let method = if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
             SecondFactorMethod::Totp
@@ -527,6 +519,22 @@ impl Flows {
             .await
     }
 
+    /// The user's enabled TOTP factor, refusing at once (before any code is
+    /// looked at) when there is none (404 `MFA_NOT_ENABLED`) or when wrong
+    /// codes have throttled it (429).
+    async fn enabled_factor(&self, user_id: i64, now: i64) -> Result<TotpRecord> {
+        let totp = self
+            .store
+            .totp(user_id)
+            .await?
+            .filter(TotpRecord::enabled)
+            .ok_or(Error::MfaNotEnabled)?;
+        match totp.throttled_for(now) {
+            Some(retry_after) => Err(self.throttled(retry_after)),
+            None => Ok(totp),
+        }
+    }
+
     /// A new set of ten recovery codes (`POST /mfa/recovery-codes`) for a
     /// TOTP code; the old set is void.
     pub async fn regenerate_recovery_codes(
@@ -537,15 +545,7 @@ impl Flows {
     ) -> Result<Vec<String>> {
         let user = &session.user;
         let now = now_unix();
-        let totp = self
-            .store
-            .totp(user.id)
-            .await?
-            .filter(TotpRecord::enabled)
-            .ok_or(Error::MfaNotEnabled)?;
-        if let Some(retry_after) = totp.throttled_for(now) {
-            return Err(self.throttled(retry_after));
-        }
+        let totp = self.enabled_factor(user.id, now).await?;
         let keys = self.mfa_keys();
         let codes = new_recovery_codes();
         let hashes = recovery_hashes(&keys, user.id, &codes);
