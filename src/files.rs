@@ -50,6 +50,41 @@ pub fn create_private_file_if_missing(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Publishes `contents` (and a newline) at `path` with mode 0600, whole or
+/// not at all, and never over an existing file: it is written and synced
+/// under a temporary name beside `path`, then hard-linked to `path`, which
+/// fails if `path` exists. `Ok(false)` when another process published first
+/// (two servers started at once in one directory): the caller then reads
+/// theirs, which is complete, so both use the same value.
+pub fn publish_private(path: &Path, contents: &str) -> io::Result<bool> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(
+        ".{name}.{}.{}",
+        std::process::id(),
+        crate::random::random_id()
+    ));
+    let written = (|| {
+        let mut file = private_file_options()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        file.write_all(contents.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::hard_link(&temporary, path)
+    })();
+    let _ = std::fs::remove_file(&temporary);
+    match written {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether `path` can be read or written by users other than its owner
 /// (always `false` off Unix).
 pub fn readable_by_others(path: &Path) -> io::Result<bool> {

@@ -110,28 +110,24 @@ fn host_of(url: &str) -> String {
     }
 }
 
-/// Reads `DIR/mfa.key`, creating it (mode 0600) with a new key if absent.
+/// Reads `DIR/mfa.key`, creating it (mode 0600) with a new key if absent;
+/// servers started at once in one directory end up with the same key.
 fn load_or_create(dir: &Path) -> Result<[u8; 32], ConfigError> {
+    use super::secret::{Created, read_or_create};
     let path = dir.join(KEY_FILE);
-    let fail = |what: &str, e: std::io::Error| {
-        ConfigError::new(
-            KEY_VAR,
-            format!("not set, and {what} {} failed: {e}", path.display()),
-        )
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(existing) => decode_key(&existing)
-            .map_err(|why| ConfigError::new(KEY_VAR, format!("{}: {why}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::files::create_private_dir_all(dir)
-                .map_err(|e| fail("creating the directory of", e))?;
-            let key: [u8; 32] = rand::random();
-            let text = base64::engine::general_purpose::STANDARD.encode(key);
-            super::secret::write_private(&path, &text).map_err(|e| fail("writing", e))?;
-            Ok(key)
+    let text = match read_or_create(dir, &path, || {
+        let key: [u8; 32] = rand::random();
+        base64::engine::general_purpose::STANDARD.encode(key)
+    }) {
+        Ok(Created::New(text) | Created::Existing(text)) => text,
+        Err((what, e)) => {
+            return Err(ConfigError::new(
+                KEY_VAR,
+                format!("not set, and {what} {} failed: {e}", path.display()),
+            ));
         }
-        Err(e) => Err(fail("reading", e)),
-    }
+    };
+    decode_key(&text).map_err(|why| ConfigError::new(KEY_VAR, format!("{}: {why}", path.display())))
 }
 
 #[cfg(test)]

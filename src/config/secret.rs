@@ -31,7 +31,10 @@ pub(super) fn resolve(
 }
 
 /// Reads `DIR/secret.key`, creating it (mode 0600, in a directory created
-/// with mode 0700) with a new secret if absent.
+/// with mode 0700) with a new secret if absent. Servers started at once in
+/// one directory end up with the same secret ([`publish_private`]).
+///
+/// [`publish_private`]: crate::files::publish_private
 fn load_or_create_secret(dir: &Path) -> Result<String, ConfigError> {
     let path = dir.join("secret.key");
     let fail = |what: &str, e: std::io::Error| {
@@ -40,42 +43,54 @@ fn load_or_create_secret(dir: &Path) -> Result<String, ConfigError> {
             format!("not set, and {what} {} failed: {e}", path.display()),
         )
     };
-    match std::fs::read_to_string(&path) {
-        Ok(existing) => {
-            let key = existing.trim().to_string();
-            if key.chars().count() < MIN_SECRET_LEN {
-                return Err(ConfigError::new(
-                    "SECRET_KEY",
-                    format!(
-                        "{} holds fewer than {MIN_SECRET_LEN} characters",
-                        path.display()
-                    ),
-                ));
-            }
-            Ok(key)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::files::create_private_dir_all(dir)
-                .map_err(|e| fail("creating the directory of", e))?;
-            let key = generate_secret();
-            write_private(&path, &key).map_err(|e| fail("writing", e))?;
-            Ok(key)
-        }
-        Err(e) => Err(fail("reading", e)),
+    let existing = match read_or_create(dir, &path, generate_secret) {
+        Ok(Created::New(key)) => return Ok(key),
+        Ok(Created::Existing(text)) => text,
+        Err((what, e)) => return Err(fail(what, e)),
+    };
+    let key = existing.trim().to_string();
+    if key.chars().count() < MIN_SECRET_LEN {
+        return Err(ConfigError::new(
+            "SECRET_KEY",
+            format!(
+                "{} holds fewer than {MIN_SECRET_LEN} characters",
+                path.display()
+            ),
+        ));
     }
+    Ok(key)
 }
 
-/// Creates `path` (which must not exist yet) readable by its owner only, and
-/// writes `contents` and a newline to it.
-pub(super) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = crate::files::private_file_options()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
+/// What [`read_or_create`] found.
+pub(super) enum Created {
+    /// The file was absent: this value was generated and published.
+    New(String),
+    /// The file's text (written earlier, or just now by another process).
+    Existing(String),
+}
+
+/// The text of `path`; if it is absent, a value from `generate` published
+/// there with mode 0600 (creating `dir` with mode 0700). A failure names
+/// what failed (`"reading"`, `"writing"`, …).
+pub(super) fn read_or_create(
+    dir: &Path,
+    path: &Path,
+    generate: impl FnOnce() -> String,
+) -> Result<Created, (&'static str, std::io::Error)> {
+    match std::fs::read_to_string(path) {
+        Ok(existing) => return Ok(Created::Existing(existing)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(("reading", e)),
+    }
+    crate::files::create_private_dir_all(dir).map_err(|e| ("creating the directory of", e))?;
+    let value = generate();
+    if crate::files::publish_private(path, &value).map_err(|e| ("writing", e))? {
+        Ok(Created::New(value))
+    } else {
+        std::fs::read_to_string(path)
+            .map(Created::Existing)
+            .map_err(|e| ("reading", e))
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +112,30 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn servers_started_at_once_agree_on_one_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let secrets: Vec<String> = (0..8)
+            .map(|_| {
+                let (dir, start) = (dir.path().join("data"), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    load_or_create_secret(&dir).unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert!(secrets.iter().all(|s| s == &secrets[0]), "{secrets:?}");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["secret.key"], "no temporary file is left behind");
     }
 
     #[cfg(unix)]
