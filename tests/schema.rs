@@ -87,3 +87,22 @@ async fn sqlite_and_postgres_migrations_make_the_same_tables_and_columns() {
     );
     assert_eq!(sqlite, postgres);
 }
+
+/// Two processes starting at once on a new SQLite file both migrate it (a
+/// server and a `user` command, or two servers in one directory): both
+/// succeed and the schema is applied once.
+#[tokio::test]
+async fn sqlite_migrations_started_at_once_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    for _ in 0..5 {
+        std::fs::remove_file(dir.path().join("shared.db")).ok();
+        let a = portcullis::store::Store::connect(&url).await.unwrap();
+        let b = portcullis::store::Store::connect(&url).await.unwrap();
+        let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+        ra.unwrap();
+        rb.unwrap();
+        a.close().await;
+        b.close().await;
+    }
+}

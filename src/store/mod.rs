@@ -98,6 +98,10 @@ impl DerefMut for WriteTx {
 /// long as SQLite's own busy timeout).
 const WRITE_QUEUE_PATIENCE: Duration = Duration::from_secs(5);
 
+/// How often SQLite's migrations are tried before their error is reported
+/// (another process may be applying them at the same moment).
+const MIGRATION_ATTEMPTS: u32 = 30;
+
 /// Sessions kept in memory by default (`SESSION_CACHE_SIZE`).
 pub const DEFAULT_SESSION_CACHE_SIZE: u64 = 100_000;
 
@@ -226,7 +230,26 @@ impl Store {
     /// Applies the migrations of this backend.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Sqlite => {
+                // PostgreSQL's migrations run under an advisory lock; SQLite
+                // has none, so two processes starting at once on a new file
+                // (two servers, a server and a `user` command) can both try
+                // to apply a migration. Each runs in a transaction: the
+                // loser's rolls back, and on a retry it finds it applied.
+                let migrator = sqlx::migrate!("migrations/sqlite");
+                let mut attempts = 1;
+                loop {
+                    match migrator.run(&self.pool).await {
+                        Ok(()) => break,
+                        Err(e) if attempts < MIGRATION_ATTEMPTS => {
+                            tracing::debug!(error = %e, "retrying the migrations");
+                            attempts += 1;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
             Backend::Postgres => {
                 sqlx::migrate!("migrations/postgres")
                     .run(&self.pool)
