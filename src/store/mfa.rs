@@ -125,17 +125,6 @@ pub struct FailureRecorded {
     pub locked_now: bool,
 }
 
-/// Whether `user_id` has TOTP enabled, read inside the caller's transaction.
-pub(super) async fn has_second_factor(tx: &mut WriteTx, user_id: i64) -> Result<bool> {
-    Ok(
-        sqlx::query("SELECT 1 FROM mfa_totp WHERE user_id = $1 AND enabled_at IS NOT NULL")
-            .bind(user_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .is_some(),
-    )
-}
-
 /// Voids every pending `mfa_token` of `user_id` (a password change or reset).
 pub(super) async fn void_mfa_tokens(tx: &mut WriteTx, user_id: i64, now: i64) -> Result<()> {
     sqlx::query("UPDATE mfa_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
@@ -287,7 +276,7 @@ impl Store {
         if !self.lock_user(&mut tx, user_id).await? {
             return Ok(false);
         }
-        if has_second_factor(&mut tx, user_id).await? {
+        if super::sessions::has_second_factor(&mut tx, user_id).await? {
             return Ok(false);
         }
         sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")

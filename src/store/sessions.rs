@@ -65,7 +65,7 @@ impl Store {
         if check.require_verified && !super::models::flag(&row, "is_verified")? {
             return Ok(SessionOpening::Refused(Refusal::Unverified));
         }
-        if !auth.is_multi_factor() && super::mfa::has_second_factor(&mut tx, new.user_id).await? {
+        if !auth.is_multi_factor() && has_second_factor(&mut tx, new.user_id).await? {
             return Ok(SessionOpening::Refused(Refusal::SecondFactorRequired));
         }
         let expires_at = now + new.lifetimes.first_refresh_secs();
@@ -313,5 +313,18 @@ pub(super) async fn revoke_user_sessions(tx: &mut WriteTx, user_id: i64, now: i6
         .execute(&mut **tx)
         .await?
         .rows_affected(),
+    )
+}
+
+/// Whether `user_id` has TOTP enabled, read inside the caller's transaction:
+/// a password-only session is not opened for such a user (SPEC §10), and the
+/// second factor's own writes ask the same under their lock.
+pub(super) async fn has_second_factor(tx: &mut WriteTx, user_id: i64) -> Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM mfa_totp WHERE user_id = $1 AND enabled_at IS NOT NULL")
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some(),
     )
 }
