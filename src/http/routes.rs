@@ -83,12 +83,7 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
     }
     let portcullis_routes = portcullis_routes
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(
-            middleware::refuse_announced_oversize,
-        ))
-        .layer(axum::middleware::map_response(
-            middleware::portcullis_defaults,
-        ));
+        .layer(middleware::PortcullisDefaultsLayer);
     let router = portcullis_routes
         .merge(routes)
         .fallback(|| async { Error::NotFound })
@@ -108,8 +103,6 @@ pub(crate) fn metrics() -> Router {
         .route(METRICS_PATH, get(ops::metrics))
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
-        .layer(axum::middleware::map_response(
-            middleware::portcullis_defaults,
-        ));
+        .layer(middleware::PortcullisDefaultsLayer);
     middleware::wrap_ops(router)
 }
