@@ -550,7 +550,8 @@ both_backends!(
             .await
             .unwrap()
             .claims
-            .sid;
+            .sid
+            .clone();
         let day = 86_400;
         let backdate = |age: i64| {
             let sid = sid.clone();

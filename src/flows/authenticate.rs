@@ -1,6 +1,8 @@
 //! The check on every protected request (SPEC §8): a valid access token of a
 //! session that is still open, and its user as stored now.
 
+use std::sync::Arc;
+
 use super::Flows;
 use crate::clock::now_unix;
 use crate::error::{Error, Result};
@@ -10,10 +12,11 @@ use crate::token::{Claims, TokenType};
 /// An authenticated session: its user and the access token's claims.
 #[derive(Debug, Clone)]
 pub struct AuthSession {
-    /// The token's user, as stored now.
-    pub user: User,
+    /// The token's user, as stored now (shared: cloning a session or an
+    /// extractor copies no user).
+    pub user: Arc<User>,
     /// The access token's claims (`sid` names the session).
-    pub claims: Claims,
+    pub claims: Arc<Claims>,
 }
 
 impl Flows {
@@ -37,7 +40,10 @@ impl Flows {
                         store.touch_session(&sid).await
                     });
                 }
-                Ok(AuthSession { user, claims })
+                Ok(AuthSession {
+                    user,
+                    claims: Arc::new(claims),
+                })
             }
             SessionLookup::Revoked | SessionLookup::Missing => Err(Error::TokenRevoked),
         }

@@ -12,6 +12,7 @@
 //! or else the TCP peer's, and the user agent.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header;
@@ -59,21 +60,21 @@ where
 
 /// The current user, whatever their state (the seeds' `get_current_user`).
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub User);
+pub struct CurrentUser(pub Arc<User>);
 
 /// The current *active* user: the seeds' `get_current_active_user`.
 /// A deactivated user gets 403 `INACTIVE_USER`.
 #[doc(alias = "get_current_active_user")]
 #[derive(Debug, Clone)]
-pub struct ActiveUser(pub User);
+pub struct ActiveUser(pub Arc<User>);
 
 /// An active user whose e-mail is verified, else 403 `EMAIL_NOT_VERIFIED`.
 #[derive(Debug, Clone)]
-pub struct VerifiedUser(pub User);
+pub struct VerifiedUser(pub Arc<User>);
 
 /// An active superuser, else 403 `FORBIDDEN`.
 #[derive(Debug, Clone)]
-pub struct Superuser(pub User);
+pub struct Superuser(pub Arc<User>);
 
 macro_rules! user_extractor {
     ($name:ident, |$user:ident| $check:expr) => {
@@ -122,7 +123,7 @@ user_extractor!(Superuser, |user| active(&user).and_then(|()| {
 /// says `aal2`, SPEC §10), else 403 `INSUFFICIENT_AAL`: for routes that
 /// need more than a password.
 #[derive(Debug, Clone)]
-pub struct Aal2User(pub User);
+pub struct Aal2User(pub Arc<User>);
 
 impl<S> FromRequestParts<S> for Aal2User
 where

@@ -10,31 +10,37 @@ use crate::error::Error;
 /// Largest accepted request body (SPEC §3).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The auth endpoints of SPEC §6, mounted under `AUTH_ROUTE_PREFIX`.
-fn auth_routes() -> Router<AppState> {
+/// The auth endpoints of SPEC §6, under `AUTH_ROUTE_PREFIX`. Written out
+/// with the prefix rather than `nest`ed: a nested router adds a layer that
+/// rewrites every request's URI, and a boxed service, to each request.
+fn auth_routes(prefix: &str) -> Router<AppState> {
+    let at = |path: &str| format!("{prefix}{path}");
     Router::new()
-        .route("/register", post(auth::register))
-        .route("/login", post(auth::login_form))
-        .route("/login/json", post(auth::login_json))
-        .route("/token", post(oauth::token))
-        .route("/refresh", post(auth::refresh))
-        .route("/logout", post(auth::logout))
-        .route("/me", get(account::me).patch(account::update_me))
-        .route("/change-password", post(account::change_password))
-        .route("/sessions", get(account::list_sessions))
-        .route("/sessions/{id}", delete(account::delete_session))
-        .route("/events", get(account::list_events))
-        .route("/forgot-password", post(links::forgot_password))
-        .route("/reset-password", post(links::reset_password))
-        .route("/verify-email", post(links::verify_email))
-        .route("/verify-email/resend", post(links::resend_verification))
-        .route("/send-verification", post(links::send_verification))
-        .route("/mfa", get(mfa::status))
-        .route("/mfa/verify", post(mfa::verify))
-        .route("/mfa/totp/setup", post(mfa::setup))
-        .route("/mfa/totp/confirm", post(mfa::confirm))
-        .route("/mfa/totp/disable", post(mfa::disable))
-        .route("/mfa/recovery-codes", post(mfa::recovery_codes))
+        .route(&at("/register"), post(auth::register))
+        .route(&at("/login"), post(auth::login_form))
+        .route(&at("/login/json"), post(auth::login_json))
+        .route(&at("/token"), post(oauth::token))
+        .route(&at("/refresh"), post(auth::refresh))
+        .route(&at("/logout"), post(auth::logout))
+        .route(&at("/me"), get(account::me).patch(account::update_me))
+        .route(&at("/change-password"), post(account::change_password))
+        .route(&at("/sessions"), get(account::list_sessions))
+        .route(&at("/sessions/{id}"), delete(account::delete_session))
+        .route(&at("/events"), get(account::list_events))
+        .route(&at("/forgot-password"), post(links::forgot_password))
+        .route(&at("/reset-password"), post(links::reset_password))
+        .route(&at("/verify-email"), post(links::verify_email))
+        .route(
+            &at("/verify-email/resend"),
+            post(links::resend_verification),
+        )
+        .route(&at("/send-verification"), post(links::send_verification))
+        .route(&at("/mfa"), get(mfa::status))
+        .route(&at("/mfa/verify"), post(mfa::verify))
+        .route(&at("/mfa/totp/setup"), post(mfa::setup))
+        .route(&at("/mfa/totp/confirm"), post(mfa::confirm))
+        .route(&at("/mfa/totp/disable"), post(mfa::disable))
+        .route(&at("/mfa/recovery-codes"), post(mfa::recovery_codes))
 }
 
 /// Portcullis's routes and the application's `routes` under one stack of
@@ -51,7 +57,7 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         paths.remove(METRICS_PATH);
     }
     let mut portcullis_routes = Router::new()
-        .nest(prefix, auth_routes())
+        .merge(auth_routes(prefix))
         .route(
             "/reset-password",
             get(pages::reset_page).post(pages::reset_submit),
@@ -82,8 +88,12 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         portcullis_routes = portcullis_routes.route(METRICS_PATH, get(ops::metrics));
     }
     let portcullis_routes = portcullis_routes
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::PortcullisDefaultsLayer);
+        // One layer of both: each `Router::layer` call boxes every route again.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(middleware::PortcullisDefaultsLayer)
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        );
     let router = portcullis_routes
         .merge(routes)
         .fallback(|| async { Error::NotFound })

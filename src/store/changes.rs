@@ -196,10 +196,7 @@ impl Changes {
                 } else {
                     now.max(previous)
                 };
-                Some(SessionLookup::Active {
-                    user: User::clone(&user),
-                    last_used_at,
-                })
+                Some(SessionLookup::Active { user, last_used_at })
             }
         }
     }
@@ -215,7 +212,7 @@ impl Changes {
         }
         match found {
             SessionLookup::Active { user, last_used_at } => {
-                users.insert(user.id, Arc::new(user.clone()));
+                users.insert(user.id, Arc::clone(user));
                 sessions.insert(
                     session_id.to_string(),
                     Kept::Open {

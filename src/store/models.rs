@@ -131,8 +131,8 @@ impl SessionInfo {
 pub enum SessionLookup {
     /// Open; here is its user.
     Active {
-        /// The session's user.
-        user: User,
+        /// The session's user (shared with the session cache).
+        user: std::sync::Arc<User>,
         /// When it was last used, Unix seconds.
         last_used_at: i64,
     },

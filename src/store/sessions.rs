@@ -109,7 +109,7 @@ impl Store {
         }
         let last_used_at: i64 = row.try_get("last_used_at")?;
         Ok(SessionLookup::Active {
-            user: UserRecord::from_row(&row)?.user,
+            user: std::sync::Arc::new(UserRecord::from_row(&row)?.user),
             last_used_at,
         })
     }
