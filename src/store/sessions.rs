@@ -3,8 +3,8 @@
 use sqlx::Row;
 
 use super::{
-    Lifetimes, NewSession, RefreshOutcome, Refusal, SessionInfo, SessionLookup, SessionOpening,
-    StillValid, Store, UserRecord, WriteTx, hash_secret,
+    Backend, Lifetimes, NewSession, RefreshOutcome, Refusal, SessionInfo, SessionLookup,
+    SessionOpening, StillValid, Store, UserRecord, WriteTx, hash_secret,
 };
 use crate::clock::now_unix;
 use crate::domain::SessionAuth;
@@ -124,6 +124,38 @@ impl Store {
         Ok(())
     }
 
+    /// The write of a rotation, in one round trip to the database: spend
+    /// the token (`$2`, at `$1`) if it is unspent, and only then record its
+    /// successor (`$3`, session `$4`, expiring at `$5`) and carry the
+    /// session's use and expiry forward. Affects no row when the token was
+    /// spent already. (A statement to the database is a thread hand-off on
+    /// SQLite and a network round trip on PostgreSQL, and the write lock is
+    /// held across them: three statements in one halved a refresh's time.)
+    ///
+    /// SQLite runs the three statements of one query string in order, each
+    /// gated on `changes()`, the rows the previous one changed; PostgreSQL
+    /// chains them as data-modifying `WITH` clauses.
+    fn rotation_sql(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => {
+                "UPDATE refresh_tokens SET spent_at = $1 WHERE jti_hash = $2 AND spent_at IS NULL; \
+                 INSERT INTO refresh_tokens (jti_hash, session_id, issued_at, expires_at) \
+                     SELECT $3, $4, $1, $5 WHERE changes() = 1; \
+                 UPDATE sessions SET last_used_at = $1, expires_at = $5 WHERE id = $4 AND changes() = 1"
+            }
+            Backend::Postgres => {
+                "WITH spent AS ( \
+                     UPDATE refresh_tokens SET spent_at = $1 WHERE jti_hash = $2 AND spent_at IS NULL \
+                     RETURNING session_id), \
+                 successor AS ( \
+                     INSERT INTO refresh_tokens (jti_hash, session_id, issued_at, expires_at) \
+                     SELECT $3, $4, $1, $5 FROM spent RETURNING session_id) \
+                 UPDATE sessions SET last_used_at = $1, expires_at = $5 \
+                 WHERE id IN (SELECT session_id FROM successor)"
+            }
+        }
+    }
+
     /// Spends refresh token `jti` of session `session_id` and records its
     /// `successor` (SPEC §5), deciding in one transaction between:
     /// - rotation: `jti` was live; the successor is recorded, expiring at
@@ -171,24 +203,18 @@ impl Store {
         }
         let user = UserRecord::from_row(&row)?.user;
         let auth = SessionAuth::from_stored(&row.try_get::<String, _>("amr")?);
-        let spent_now = sqlx::query(
-            "UPDATE refresh_tokens SET spent_at = $1 WHERE jti_hash = $2 AND spent_at IS NULL",
-        )
-        .bind(now)
-        .bind(&jti_hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if spent_now {
-            let expires_at = (now + lifetimes.refresh_secs).min(session_end);
-            insert_refresh_token(&mut tx, session_id, successor, now, expires_at).await?;
-            sqlx::query("UPDATE sessions SET last_used_at = $1, expires_at = $2 WHERE id = $3")
-                .bind(now)
-                .bind(expires_at)
-                .bind(session_id)
-                .execute(&mut *tx)
-                .await?;
+        let expires_at = (now + lifetimes.refresh_secs).min(session_end);
+        let rotated = sqlx::query(self.rotation_sql())
+            .bind(now)
+            .bind(&jti_hash)
+            .bind(&successor_hash)
+            .bind(session_id)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if rotated {
             tx.commit().await?;
             return Ok(RefreshOutcome::Rotated {
                 user,
