@@ -550,8 +550,7 @@ both_backends!(
             .await
             .unwrap()
             .claims
-            .sid
-            .clone();
+            .sid;
         let day = 86_400;
         let backdate = |age: i64| {
             let sid = sid.clone();

@@ -929,7 +929,7 @@ both_backends!(
 
 /// A route of the embedding application that needs `aal2`.
 async fn sensitive(portcullis::Aal2User(user): portcullis::Aal2User) -> String {
-    user.email.clone()
+    user.email
 }
 
 both_backends!(

@@ -41,7 +41,7 @@ mod session;
 mod sessions;
 
 pub use admin::{ADMIN_PATCH_KEYS, DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, Page, Paginated};
-pub use authenticate::AuthSession;
+pub use authenticate::{AuthSession, CheckedSession};
 pub use mfa::{
     LoginOutcome, MfaChallenge, MfaStatus, SecondFactorMethod, SecondStepPassed, TotpEnabled,
     TotpSetup, remove_second_factor,

@@ -12,7 +12,6 @@
 //! or else the TCP peer's, and the user agent.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header;
@@ -21,7 +20,7 @@ use axum::http::request::Parts;
 use super::AppState;
 use crate::domain::ClientInfo;
 use crate::error::{Error, Result};
-pub use crate::flows::AuthSession;
+pub use crate::flows::{AuthSession, CheckedSession};
 use crate::store::User;
 
 /// The bearer token of a request, or [`Error::Unauthorized`].
@@ -48,33 +47,42 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-        if let Some(existing) = parts.extensions.get::<AuthSession>() {
-            return Ok(existing.clone());
-        }
-        let state = AppState::from_ref(state);
-        let session = state.flows.authenticate(bearer(parts)?).await?;
-        parts.extensions.insert(session.clone());
-        Ok(session)
+        Ok(checked_session(parts, state).await?.to_session())
     }
+}
+
+/// The request's session, checked once however many extractors ask.
+async fn checked_session<S>(parts: &mut Parts, state: &S) -> Result<CheckedSession>
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    if let Some(existing) = parts.extensions.get::<CheckedSession>() {
+        return Ok(existing.clone());
+    }
+    let state = AppState::from_ref(state);
+    let session = state.flows.check_access(bearer(parts)?).await?;
+    parts.extensions.insert(session.clone());
+    Ok(session)
 }
 
 /// The current user, whatever their state (the seeds' `get_current_user`).
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub Arc<User>);
+pub struct CurrentUser(pub User);
 
 /// The current *active* user: the seeds' `get_current_active_user`.
 /// A deactivated user gets 403 `INACTIVE_USER`.
 #[doc(alias = "get_current_active_user")]
 #[derive(Debug, Clone)]
-pub struct ActiveUser(pub Arc<User>);
+pub struct ActiveUser(pub User);
 
 /// An active user whose e-mail is verified, else 403 `EMAIL_NOT_VERIFIED`.
 #[derive(Debug, Clone)]
-pub struct VerifiedUser(pub Arc<User>);
+pub struct VerifiedUser(pub User);
 
 /// An active superuser, else 403 `FORBIDDEN`.
 #[derive(Debug, Clone)]
-pub struct Superuser(pub Arc<User>);
+pub struct Superuser(pub User);
 
 macro_rules! user_extractor {
     ($name:ident, |$user:ident| $check:expr) => {
@@ -86,9 +94,10 @@ macro_rules! user_extractor {
             type Rejection = Error;
 
             async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-                let $user = AuthSession::from_request_parts(parts, state).await?.user;
+                let session = checked_session(parts, state).await?;
+                let $user: &User = &session.user;
                 $check?;
-                Ok($name($user))
+                Ok($name(User::clone($user)))
             }
         }
     };
@@ -123,7 +132,7 @@ user_extractor!(Superuser, |user| active(&user).and_then(|()| {
 /// says `aal2`, SPEC §10), else 403 `INSUFFICIENT_AAL`: for routes that
 /// need more than a password.
 #[derive(Debug, Clone)]
-pub struct Aal2User(pub Arc<User>);
+pub struct Aal2User(pub User);
 
 impl<S> FromRequestParts<S> for Aal2User
 where
@@ -133,12 +142,12 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-        let session = AuthSession::from_request_parts(parts, state).await?;
+        let session = checked_session(parts, state).await?;
         active(&session.user)?;
         if !session.claims.is_aal2() {
             return Err(Error::InsufficientAal);
         }
-        Ok(Aal2User(session.user))
+        Ok(Aal2User(User::clone(&session.user)))
     }
 }
 
