@@ -112,15 +112,15 @@ fn active(user: &User) -> Result<()> {
 }
 
 user_extractor!(CurrentUser, |user| Ok::<(), Error>(()));
-user_extractor!(ActiveUser, |user| active(&user));
-user_extractor!(VerifiedUser, |user| active(&user).and_then(|()| {
+user_extractor!(ActiveUser, |user| active(user));
+user_extractor!(VerifiedUser, |user| active(user).and_then(|()| {
     if user.is_verified {
         Ok(())
     } else {
         Err(Error::EmailNotVerified)
     }
 }));
-user_extractor!(Superuser, |user| active(&user).and_then(|()| {
+user_extractor!(Superuser, |user| active(user).and_then(|()| {
     if user.is_superuser {
         Ok(())
     } else {
