@@ -947,3 +947,33 @@ both_backends!(account_data_is_never_cached, |app| async move {
     let jwks = app.get_root("/.well-known/jwks.json").await;
     assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
 });
+
+/// A route of the embedding application that panics after it has yielded
+/// once, so that the panic happens while the middleware polls its future.
+async fn panicking_route() -> &'static str {
+    tokio::task::yield_now().await;
+    panic!("a bug in an application route");
+}
+
+both_backends!(
+    a_panicking_handler_gets_500_in_the_envelope_and_the_server_stays_up,
+    |backend: Backend| async move {
+        let routes = axum::Router::new().route("/boom", axum::routing::get(panicking_route));
+        let app = TestApp::builder(backend).routes(routes).spawn().await;
+        for _ in 0..2 {
+            let reply = app
+                .send(
+                    app.client
+                        .get(app.url("/boom"))
+                        .header("x-request-id", "it-panic-1"),
+                )
+                .await;
+            reply.expect_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR");
+            assert_eq!(reply.header("x-request-id"), Some("it-panic-1"));
+            assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+            assert!(!reply.text().contains("a bug in"), "{}", reply.text());
+        }
+        let alive = app.get_root("/healthz").await;
+        assert_eq!(alive.status, StatusCode::OK, "{}", alive.text());
+    }
+);
