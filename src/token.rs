@@ -213,7 +213,7 @@ impl TokenService {
             cfg.jwt_issuer.as_deref(),
             cfg.jwt_audience.as_deref(),
         );
-        let (kid, encoding, decoding, jwks) = match &cfg.asymmetric_keys {
+        let (kid, encoding, decoding, hmac, jwks) = match &cfg.asymmetric_keys {
             Some(keys) => (
                 keys.kid().to_string(),
                 keys.signing_key().clone(),
@@ -221,24 +221,30 @@ impl TokenService {
                     .iter()
                     .map(|k| (k.kid.clone(), k.key.clone()))
                     .collect(),
+                Vec::new(),
                 keys.jwks(),
             ),
-            None => (
-                key_id(&cfg.secret_key),
-                EncodingKey::from_secret(cfg.secret_key.as_bytes()),
-                std::iter::once(&cfg.secret_key)
+            None => {
+                let secrets: Vec<(String, &[u8])> = std::iter::once(&cfg.secret_key)
                     .chain(cfg.secret_key_previous.iter())
-                    .map(|k| (key_id(k), DecodingKey::from_secret(k.as_bytes())))
-                    .collect(),
-                serde_json::json!({ "keys": [] }),
-            ),
-        };
-        let hmac = match &cfg.asymmetric_keys {
-            Some(_) => Vec::new(),
-            None => std::iter::once(&cfg.secret_key)
-                .chain(cfg.secret_key_previous.iter())
-                .filter_map(|k| Some((key_id(k), HmacVerifier::new(cfg.algorithm, k.as_bytes())?)))
-                .collect(),
+                    .map(|k| (key_id(k), k.as_bytes()))
+                    .collect();
+                (
+                    key_id(&cfg.secret_key),
+                    EncodingKey::from_secret(cfg.secret_key.as_bytes()),
+                    secrets
+                        .iter()
+                        .map(|(kid, k)| (kid.clone(), DecodingKey::from_secret(k)))
+                        .collect(),
+                    secrets
+                        .iter()
+                        .filter_map(|(kid, k)| {
+                            Some((kid.clone(), HmacVerifier::new(cfg.algorithm, k)?))
+                        })
+                        .collect(),
+                    serde_json::json!({ "keys": [] }),
+                )
+            }
         };
         Self {
             algorithm: cfg.algorithm,

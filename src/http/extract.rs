@@ -20,7 +20,8 @@ use axum::http::request::Parts;
 use super::AppState;
 use crate::domain::ClientInfo;
 use crate::error::{Error, Result};
-pub use crate::flows::{AuthSession, CheckedSession};
+pub use crate::flows::AuthSession;
+use crate::flows::CheckedSession;
 use crate::store::User;
 
 /// The bearer token of a request, or [`Error::Unauthorized`].
