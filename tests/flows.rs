@@ -67,15 +67,17 @@ where
     }
 }
 
-/// The text of the messages queued for `to`, oldest first.
+/// The subjects of the messages queued for `to`, oldest first. (Not their
+/// text: the outbox worker may deliver a message while a test looks, and a
+/// delivered message's body is erased from the queue.)
 async fn mail_to(store: &Store, to: &str) -> Vec<String> {
-    sqlx::query("SELECT text_body FROM mail_queue WHERE recipient = $1 ORDER BY id")
+    sqlx::query("SELECT subject FROM mail_queue WHERE recipient = $1 ORDER BY id")
         .bind(to)
         .fetch_all(store.pool())
         .await
         .expect("read mail_queue")
         .iter()
-        .map(|r| r.get::<String, _>("text_body"))
+        .map(|r| r.get::<String, _>("subject"))
         .collect()
 }
 
@@ -296,11 +298,7 @@ both_backends!(
             2,
             "a verification mail, then an already-registered mail"
         );
-        assert!(
-            subjects[1].contains("you already have one"),
-            "{}",
-            subjects[1]
-        );
+        assert_eq!(subjects[1], "You already have an account");
         // No second account; the first password stands.
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
             .fetch_one(flows.store.pool())
