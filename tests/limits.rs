@@ -16,7 +16,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{PASSWORD, Reply, TestApp, unique_email};
 use portcullis::Error;
@@ -308,8 +308,9 @@ both_backends!(
 // ---- a 429 costs no hashing ----------------------------------------------------
 
 /// Exhausts the login limits of one client through the flows and checks
-/// that further attempts are refused without hashing, in well under the
-/// time of one hash.
+/// that further attempts are refused without hashing: the pool's count of
+/// hashing jobs moves by one for each login let through, and not at all
+/// for a refused one.
 async fn refused_logins_do_no_hashing(app: &TestApp) {
     let flows = app.portcullis.flows();
     let client = ClientInfo {
@@ -317,20 +318,17 @@ async fn refused_logins_do_no_hashing(app: &TestApp) {
         user_agent: None,
     };
     let email = unique_email("fast");
-    let started = Instant::now();
+    let before = flows.passwords.jobs_started();
     for _ in 0..2 {
         assert!(matches!(
             flows.login(&email, PASSWORD, &client).await,
             Err(Error::InvalidCredentials)
         ));
     }
-    let hash_time = started.elapsed() / 2;
     let hashes = flows.passwords.jobs_started();
-    let mut times = Vec::new();
+    assert_eq!(hashes - before, 2, "each login let through hashes once");
     for _ in 0..9 {
-        let started = Instant::now();
         let outcome = flows.login(&email, PASSWORD, &client).await;
-        times.push(started.elapsed());
         assert!(
             matches!(outcome, Err(Error::RateLimited { .. })),
             "{outcome:?}"
@@ -340,12 +338,6 @@ async fn refused_logins_do_no_hashing(app: &TestApp) {
         flows.passwords.jobs_started(),
         hashes,
         "a refused login hashed"
-    );
-    times.sort();
-    let median = times[times.len() / 2];
-    assert!(
-        median < Duration::from_millis(5),
-        "a refused login took {median:?} (a login with hashing: {hash_time:?})"
     );
 }
 
