@@ -274,6 +274,41 @@ both_backends!(
     }
 );
 
+both_backends!(openapi_states_the_bounds_of_paging, |app| async move {
+    let doc = openapi(&app).await;
+    // Every `page` and `per_page` query parameter, with its bounds: the
+    // three paged lists, each with both.
+    let mut paged = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        for parameter in op["parameters"].as_array().into_iter().flatten() {
+            let parameter = resolve(&doc, parameter);
+            let name = parameter["name"].as_str().unwrap_or_default();
+            let bounds = match name {
+                "page" => (1, 10_000_000),
+                "per_page" => (1, 100),
+                _ => continue,
+            };
+            assert_eq!(parameter["in"], "query", "{method} {path} {name}");
+            let schema = resolve(&doc, &parameter["schema"]);
+            assert_eq!(
+                (schema["minimum"].as_i64(), schema["maximum"].as_i64()),
+                (Some(bounds.0), Some(bounds.1)),
+                "{method} {path} {name}: {schema}"
+            );
+            paged.insert(format!("{method} {path} {name}"));
+        }
+    }
+    let expected: BTreeSet<String> = [
+        format!("get {PREFIX}/events"),
+        "get /api/users".to_string(),
+        "get /api/users/{id}/events".to_string(),
+    ]
+    .into_iter()
+    .flat_map(|op| [format!("{op} page"), format!("{op} per_page")])
+    .collect();
+    assert_eq!(paged, expected);
+});
+
 both_backends!(
     openapi_documents_the_answers_to_bad_bodies,
     |app| async move {
