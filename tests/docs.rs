@@ -5,8 +5,8 @@
 //! `<AUTH_ROUTE_PREFIX>/login`, and "Execute" on `GET /me` then sends the
 //! bearer token it got.
 //!
-//! Needs `chromium` and `chromedriver`; without them the browser test fails,
-//! unless `PORTCULLIS_SKIP_BROWSER=1` is set. A screenshot of the executed
+//! Needs `chromium` and `chromedriver`; without them the browser test fails
+//! (built with `PORTCULLIS_SKIP_BROWSER=1`, it is marked ignored). A screenshot of the executed
 //! `GET /me` is written to `/tmp/portcullis-docs.png`.
 
 mod browser_support;
@@ -746,18 +746,20 @@ async fn swagger_authorize_then_execute_me(client: Client, app: &TestApp) {
     write_screenshot(SCREENSHOT, &png);
 }
 
-both_backends!(swagger_ui_authorize_then_execute, |app| async move {
-    let profile = tempfile::tempdir().expect("temporary directory");
-    let Some((driver, client)) = browser_sized(profile.path(), (1280, 1000)).await else {
-        return;
-    };
-    run_then_close(
-        driver,
-        client.clone(),
-        swagger_authorize_then_execute_me(client, &app),
-    )
-    .await;
-});
+both_backends!(
+    #[cfg_attr(skip_browser, ignore = "PORTCULLIS_SKIP_BROWSER is set")]
+    swagger_ui_authorize_then_execute,
+    |app| async move {
+        let profile = tempfile::tempdir().expect("temporary directory");
+        let (driver, client) = browser_sized(profile.path(), (1280, 1000)).await;
+        run_then_close(
+            driver,
+            client.clone(),
+            swagger_authorize_then_execute_me(client, &app),
+        )
+        .await;
+    }
+);
 
 // ---- the README ------------------------------------------------------------------
 
