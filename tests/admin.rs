@@ -259,6 +259,10 @@ both_backends!(
             ("page=0", "page"),
             ("page=-1", "page"),
             ("page=1.5", "page"),
+            ("page=10000001", "page"),
+            // Sent empty is not left out: refused, not taken as the default.
+            ("page=", "page"),
+            ("per_page=", "per_page"),
         ] {
             admin(
                 &app,
@@ -623,6 +627,9 @@ both_backends!(users_read_their_own_trail, |app| async move {
         .await
         .expect_invalid_field("per_page");
     app.auth_get("/events?page=zero", &kim.access)
+        .await
+        .expect_invalid_field("page");
+    app.auth_get("/events?page=&per_page=3", &kim.access)
         .await
         .expect_invalid_field("page");
     // Only one's own events.

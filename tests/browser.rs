@@ -5,7 +5,8 @@
 //!
 //! Needs `chromium` and `chromedriver` (`scripts/test` installs them as
 //! root; Debian: `apt-get install chromium chromium-driver`); without them
-//! the tests fail, unless `PORTCULLIS_SKIP_BROWSER=1` is set. `CHROME_BIN`
+//! the tests fail; built with `PORTCULLIS_SKIP_BROWSER=1` they are marked
+//! ignored. `CHROME_BIN`
 //! and `CHROMEDRIVER` override the programs' paths. A screenshot of the reset form is written
 //! to `/tmp/portcullis-reset.png`.
 
@@ -141,20 +142,23 @@ async fn verify_flow(client: Client, app: &TestApp) {
     assert_eq!(me.body["data"]["is_verified"], true, "{}", me.text());
 }
 
-both_backends!(reset_and_verify_in_a_real_browser, smtp, |app| async move {
-    let profile = tempfile::tempdir().expect("temporary directory");
-    let Some((driver, client)) = browser(profile.path()).await else {
-        return;
-    };
+both_backends!(
+    #[cfg_attr(skip_browser, ignore = "PORTCULLIS_SKIP_BROWSER is set")]
+    reset_and_verify_in_a_real_browser,
+    smtp,
+    |app| async move {
+        let profile = tempfile::tempdir().expect("temporary directory");
+        let (driver, client) = browser(profile.path()).await;
 
-    // Run the flows, then always end the browser session, even after a
-    // failed assertion, so that no Chromium is left behind.
-    run_then_close(driver, client.clone(), async {
-        reset_flow(client.clone(), &app, app.backend == Backend::Sqlite).await;
-        verify_flow(client.clone(), &app).await;
-    })
-    .await;
-});
+        // Run the flows, then always end the browser session, even after a
+        // failed assertion, so that no Chromium is left behind.
+        run_then_close(driver, client.clone(), async {
+            reset_flow(client.clone(), &app, app.backend == Backend::Sqlite).await;
+            verify_flow(client.clone(), &app).await;
+        })
+        .await;
+    }
+);
 
 // ---- the refresh cookie ------------------------------------------------------------
 
@@ -378,6 +382,7 @@ async fn refresh_cookie_flow(client: Client, app: &TestApp, foreign_origin: &str
 }
 
 both_backends!(
+    #[cfg_attr(skip_browser, ignore = "PORTCULLIS_SKIP_BROWSER is set")]
     refresh_cookie_in_a_real_browser,
     |backend: Backend| async move {
         let app = TestApp::builder(backend)
@@ -395,9 +400,7 @@ both_backends!(
         tokio::spawn(async move { axum::serve(listener, foreign).await.unwrap() });
 
         let profile = tempfile::tempdir().expect("temporary directory");
-        let Some((driver, client)) = browser(profile.path()).await else {
-            return;
-        };
+        let (driver, client) = browser(profile.path()).await;
         run_then_close(driver, client.clone(), async {
             refresh_cookie_flow(client.clone(), &app, &foreign_origin).await;
         })

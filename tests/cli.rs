@@ -370,7 +370,57 @@ fn migrate_creates_the_database_and_exits() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(dir.path().join("data/portcullis.db").exists());
+    // The schema is there: every table the migrations create, and every
+    // migration recorded as applied.
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut versions = Vec::new();
+    let mut tables = Vec::new();
+    for entry in std::fs::read_dir(&migrations).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        versions.push(name.split('_').next().unwrap().parse::<i64>().unwrap());
+        let sql = std::fs::read_to_string(&path).unwrap();
+        for part in sql.split("CREATE TABLE ").skip(1) {
+            let table: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            tables.push(table);
+        }
+    }
+    versions.sort();
+    tables.sort();
+    assert!(versions.len() >= 5 && tables.contains(&"users".to_string()));
+    let read = common::python()
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n\
+             print(' '.join(sorted(r[0] for r in c.execute(\n\
+                 \"SELECT name FROM sqlite_master WHERE type = 'table' \"\n\
+                 \"AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'\"))))\n\
+             print(' '.join(str(r[0]) for r in c.execute(\n\
+                 'SELECT version FROM _sqlx_migrations WHERE success ORDER BY version')))\n",
+        ])
+        .arg(dir.path().join("data/portcullis.db"))
+        .output()
+        .expect("run python");
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let read = String::from_utf8(read.stdout).unwrap();
+    let mut lines = read.lines();
+    let found: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let applied: Vec<i64> = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(found, tables, "tables in the database");
+    assert_eq!(applied, versions, "migrations recorded as applied");
 }
 
 #[test]

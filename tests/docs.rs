@@ -5,8 +5,8 @@
 //! `<AUTH_ROUTE_PREFIX>/login`, and "Execute" on `GET /me` then sends the
 //! bearer token it got.
 //!
-//! Needs `chromium` and `chromedriver`; without them the browser test fails,
-//! unless `PORTCULLIS_SKIP_BROWSER=1` is set. A screenshot of the executed
+//! Needs `chromium` and `chromedriver`; without them the browser test fails
+//! (built with `PORTCULLIS_SKIP_BROWSER=1`, it is marked ignored). A screenshot of the executed
 //! `GET /me` is written to `/tmp/portcullis-docs.png`.
 
 mod browser_support;
@@ -273,6 +273,41 @@ both_backends!(
             .expect_invalid_field("password");
     }
 );
+
+both_backends!(openapi_states_the_bounds_of_paging, |app| async move {
+    let doc = openapi(&app).await;
+    // Every `page` and `per_page` query parameter, with its bounds: the
+    // three paged lists, each with both.
+    let mut paged = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        for parameter in op["parameters"].as_array().into_iter().flatten() {
+            let parameter = resolve(&doc, parameter);
+            let name = parameter["name"].as_str().unwrap_or_default();
+            let bounds = match name {
+                "page" => (1, 10_000_000),
+                "per_page" => (1, 100),
+                _ => continue,
+            };
+            assert_eq!(parameter["in"], "query", "{method} {path} {name}");
+            let schema = resolve(&doc, &parameter["schema"]);
+            assert_eq!(
+                (schema["minimum"].as_i64(), schema["maximum"].as_i64()),
+                (Some(bounds.0), Some(bounds.1)),
+                "{method} {path} {name}: {schema}"
+            );
+            paged.insert(format!("{method} {path} {name}"));
+        }
+    }
+    let expected: BTreeSet<String> = [
+        format!("get {PREFIX}/events"),
+        "get /api/users".to_string(),
+        "get /api/users/{id}/events".to_string(),
+    ]
+    .into_iter()
+    .flat_map(|op| [format!("{op} page"), format!("{op} per_page")])
+    .collect();
+    assert_eq!(paged, expected);
+});
 
 both_backends!(
     openapi_documents_the_answers_to_bad_bodies,
@@ -711,18 +746,20 @@ async fn swagger_authorize_then_execute_me(client: Client, app: &TestApp) {
     write_screenshot(SCREENSHOT, &png);
 }
 
-both_backends!(swagger_ui_authorize_then_execute, |app| async move {
-    let profile = tempfile::tempdir().expect("temporary directory");
-    let Some((driver, client)) = browser_sized(profile.path(), (1280, 1000)).await else {
-        return;
-    };
-    run_then_close(
-        driver,
-        client.clone(),
-        swagger_authorize_then_execute_me(client, &app),
-    )
-    .await;
-});
+both_backends!(
+    #[cfg_attr(skip_browser, ignore = "PORTCULLIS_SKIP_BROWSER is set")]
+    swagger_ui_authorize_then_execute,
+    |app| async move {
+        let profile = tempfile::tempdir().expect("temporary directory");
+        let (driver, client) = browser_sized(profile.path(), (1280, 1000)).await;
+        run_then_close(
+            driver,
+            client.clone(),
+            swagger_authorize_then_execute_me(client, &app),
+        )
+        .await;
+    }
+);
 
 // ---- the README ------------------------------------------------------------------
 

@@ -169,10 +169,29 @@ both_backends!(
     }
 );
 
+/// Taken by the one test that asks for `/teapot`.
+static TEAPOT_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The 418 answers of the route `/teapot` in the (process-wide) metrics.
+async fn teapots_counted(app: &TestApp) -> f64 {
+    app.get_root("/metrics")
+        .await
+        .text()
+        .lines()
+        .filter(|l| l.starts_with("portcullis_http_requests_total{"))
+        .filter(|l| l.contains("route=\"/teapot\"") && l.contains("status=\"418\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 both_backends!(
     application_routes_share_the_middleware_but_keep_their_answers,
     |backend: Backend| async move {
         let app = embedded(backend).await;
+        // Only this test asks for /teapot; its two runs take turns, so the
+        // process-wide count moves by exactly this run's one request.
+        let _turn = TEAPOT_TURN.lock().await;
+        let before = teapots_counted(&app).await;
         // Request ids on the application's answers too.
         let teapot = app.send_unchecked(app.client.get(app.url("/teapot"))).await;
         assert!(teapot.header("x-request-id").is_some());
@@ -202,10 +221,11 @@ both_backends!(
             .await
             .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
         // And it is counted in the metrics by its route.
-        let metrics = app.get_root("/metrics").await.text();
-        assert!(
-            metrics.contains("route=\"/teapot\""),
-            "the application's route is not in the metrics"
+        let after = teapots_counted(&app).await;
+        assert_eq!(
+            after - before,
+            1.0,
+            "/teapot answers counted: {before} → {after}"
         );
     }
 );

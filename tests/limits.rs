@@ -16,7 +16,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{PASSWORD, Reply, TestApp, unique_email};
 use portcullis::Error;
@@ -77,8 +77,9 @@ async fn post_from(app: &TestApp, ip: &str, path: &str, body: serde_json::Value)
     .await
 }
 
-/// The counter `portcullis_rate_limited_total{rule}` (process-wide, so only
-/// ever compared with `>=`).
+/// The counter `portcullis_rate_limited_total{rule}`. It is process-wide:
+/// only a rule that a single test of this file trips (`register_per_ip`) is
+/// read, as an exact difference, under that test's own lock.
 async fn limited_total(app: &TestApp, rule: &str) -> f64 {
     app.get_root("/metrics")
         .await
@@ -119,7 +120,6 @@ both_backends!(
         ("RATE_LIMIT_LOGIN_PER_IP", "4/minute"),
     ],
     |app| async move {
-        let before = limited_total(&app, "login_per_ip").await;
         // Four attempts on three routes and four addresses, all wrong.
         app.login_json(&unique_email("a"), PASSWORD)
             .await
@@ -152,8 +152,6 @@ both_backends!(
         expect_limited(&app.login_json(&unique_email("e"), PASSWORD).await, 15);
         expect_limited(&app.login_form(&unique_email("f"), PASSWORD).await, 15);
         expect_limited(&token(unique_email("g")).await, 15);
-        let after = limited_total(&app, "login_per_ip").await;
-        assert!(after >= before + 3.0, "429s not counted: {before} → {after}");
     }
 );
 
@@ -196,6 +194,10 @@ both_backends!(
     }
 );
 
+/// The only test here that trips `register_per_ip` takes this, so that each
+/// of its two runs sees its own 429s in the process-wide counter.
+static REGISTER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 both_backends!(
     register_per_ip,
     vars[
@@ -203,6 +205,8 @@ both_backends!(
         ("RATE_LIMIT_REGISTER_PER_IP", "2/hour"),
     ],
     |app| async move {
+        let _turn = REGISTER_TURN.lock().await;
+        let before = limited_total(&app, "register_per_ip").await;
         app.register(&unique_email("first"), PASSWORD).await;
         // A refused registration (weak password) counts too.
         app.register_raw(&unique_email("weak"), "short")
@@ -218,6 +222,8 @@ both_backends!(
             hashes,
             "a refused registration hashed its password"
         );
+        let after = limited_total(&app, "register_per_ip").await;
+        assert_eq!(after - before, 1.0, "429s counted: {before} → {after}");
     }
 );
 
@@ -308,8 +314,9 @@ both_backends!(
 // ---- a 429 costs no hashing ----------------------------------------------------
 
 /// Exhausts the login limits of one client through the flows and checks
-/// that further attempts are refused without hashing, in well under the
-/// time of one hash.
+/// that further attempts are refused without hashing: the pool's count of
+/// hashing jobs moves by one for each login let through, and not at all
+/// for a refused one.
 async fn refused_logins_do_no_hashing(app: &TestApp) {
     let flows = app.portcullis.flows();
     let client = ClientInfo {
@@ -317,20 +324,17 @@ async fn refused_logins_do_no_hashing(app: &TestApp) {
         user_agent: None,
     };
     let email = unique_email("fast");
-    let started = Instant::now();
+    let before = flows.passwords.jobs_started();
     for _ in 0..2 {
         assert!(matches!(
             flows.login(&email, PASSWORD, &client).await,
             Err(Error::InvalidCredentials)
         ));
     }
-    let hash_time = started.elapsed() / 2;
     let hashes = flows.passwords.jobs_started();
-    let mut times = Vec::new();
+    assert_eq!(hashes - before, 2, "each login let through hashes once");
     for _ in 0..9 {
-        let started = Instant::now();
         let outcome = flows.login(&email, PASSWORD, &client).await;
-        times.push(started.elapsed());
         assert!(
             matches!(outcome, Err(Error::RateLimited { .. })),
             "{outcome:?}"
@@ -340,12 +344,6 @@ async fn refused_logins_do_no_hashing(app: &TestApp) {
         flows.passwords.jobs_started(),
         hashes,
         "a refused login hashed"
-    );
-    times.sort();
-    let median = times[times.len() / 2];
-    assert!(
-        median < Duration::from_millis(5),
-        "a refused login took {median:?} (a login with hashing: {hash_time:?})"
     );
 }
 

@@ -772,7 +772,9 @@ both_backends!(
             .await;
         let user = one.register("ora@example.com", PASSWORD).await;
         let other = two.login(&user, PASSWORD).await;
-        two.me(&user.access).await.expect_ok(StatusCode::OK);
+        // The other instance holds the session in memory: it must notice
+        // the revocation, not merely read the database for the first time.
+        two.warm(&user.access).await;
 
         // Logout on one instance: it refuses the token at once, the other
         // within a second.
@@ -786,6 +788,7 @@ both_backends!(
         // Refresh on one, replay on the other: theft detected across
         // instances (in the database, at once).
         let (a2, _) = one.refresh_ok(&other.refresh).await;
+        one.warm(&a2).await;
         two.refresh(&other.refresh)
             .await
             .expect_error(StatusCode::UNAUTHORIZED, "TOKEN_REVOKED");

@@ -51,15 +51,16 @@ impl Default for Page {
 }
 
 impl Page {
-    /// Parses the `page` and `per_page` query parameters as sent (absent
-    /// or empty: the default); every problem is reported at once.
+    /// Parses the `page` and `per_page` query parameters as sent (absent:
+    /// the default; present, even empty, it must be a number in range);
+    /// every problem is reported at once.
     pub fn parse(page: Option<&str>, per_page: Option<&str>) -> Result<Self> {
         let mut errors = Vec::new();
         let mut number = |raw: Option<&str>, field: &str, default: i64, max: i64| {
-            let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+            let Some(raw) = raw else {
                 return default;
             };
-            match raw.parse::<i64>() {
+            match raw.trim().parse::<i64>() {
                 Ok(n) if (1..=max).contains(&n) => n,
                 _ => {
                     errors.push(FieldError::new(
@@ -327,6 +328,10 @@ mod tests {
         for (page, per_page, field) in [
             ("0", "20", "page"),
             ("x", "20", "page"),
+            ("", "20", "page"),
+            (" ", "20", "page"),
+            ("10000001", "20", "page"),
+            ("1", "", "per_page"),
             ("1", "1000", "per_page"),
             ("1", "0", "per_page"),
             ("1", "-5", "per_page"),

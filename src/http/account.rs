@@ -176,7 +176,7 @@ struct PageQuery {
 /// like `GET /api/users`.
 #[utoipa::path(get, path = "/events", tag = "account",
     params(
-        ("page" = Option<i64>, Query, description = "Page number, from 1 (default 1)", minimum = 1),
+        ("page" = Option<i64>, Query, description = "Page number, from 1 to 10,000,000 (default 1); out of range, or empty, is 422", minimum = 1, maximum = 10_000_000),
         ("per_page" = Option<i64>, Query, description = "Events per page, 1 to 100 (default 20); more is 422, not clamped", minimum = 1, maximum = 100),
     ),
     security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),

@@ -48,7 +48,7 @@ fn page_of(raw: Option<&str>) -> Result<Page> {
 /// keeps only those whose address contains it, regardless of case.
 #[utoipa::path(get, path = "/api/users", tag = "admin",
     params(
-        ("page" = Option<i64>, Query, description = "Page number, from 1 (default 1)", minimum = 1),
+        ("page" = Option<i64>, Query, description = "Page number, from 1 to 10,000,000 (default 1); out of range, or empty, is 422", minimum = 1, maximum = 10_000_000),
         ("per_page" = Option<i64>, Query, description = "Users per page, 1 to 100 (default 20); more is 422, not clamped", minimum = 1, maximum = 100),
         ("email" = Option<String>, Query, description = "Only users whose e-mail contains this, regardless of case"),
     ),
@@ -283,7 +283,7 @@ pub struct RevokedView {
 #[utoipa::path(get, path = "/api/users/{id}/events", tag = "admin",
     params(
         ("id" = i64, Path, description = "The user's id"),
-        ("page" = Option<i64>, Query, description = "Page number, from 1 (default 1)", minimum = 1),
+        ("page" = Option<i64>, Query, description = "Page number, from 1 to 10,000,000 (default 1); out of range, or empty, is 422", minimum = 1, maximum = 10_000_000),
         ("per_page" = Option<i64>, Query, description = "Events per page, 1 to 100 (default 20); more is 422, not clamped", minimum = 1, maximum = 100),
     ),
     security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),

@@ -286,62 +286,57 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_answers_unavailable() {
-        let mut c = cfg(1, 0);
-        c.bcrypt_rounds = 12;
-        let pool = PasswordHasherPool::new(&c).unwrap();
+        let pool = PasswordHasherPool::new(&cfg(1, 0)).unwrap();
         let stored = pool.dummy_hash.to_string();
+        // A job that holds the only place until it is let go.
+        let (running, is_running) = tokio::sync::oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
         let busy = {
             let pool = pool.clone();
-            let stored = stored.clone();
-            tokio::spawn(async move { pool.verify("x", Some(&stored)).await })
+            tokio::spawn(async move {
+                pool.run(move |_| {
+                    let _ = running.send(());
+                    let _ = released.recv();
+                })
+                .await
+            })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let second = pool.verify("x", Some(&stored)).await;
-        assert!(matches!(second, Err(Error::Unavailable)));
-        assert!(!busy.await.unwrap().unwrap());
-    }
-
-    /// The median time of five runs of `f`.
-    async fn median<F, Fut>(mut f: F) -> Duration
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let mut times = Vec::new();
-        for _ in 0..5 {
-            let began = Instant::now();
-            assert!(!f().await, "a failure was expected");
-            times.push(began.elapsed());
-        }
-        times.sort();
-        times[2]
+        is_running.await.unwrap();
+        // Refused at once, not queued behind the busy job (the time limit
+        // only turns such a wait into a failure instead of a hang).
+        let second = tokio::time::timeout(Duration::from_secs(10), pool.verify("x", Some(&stored)))
+            .await
+            .expect("the second verification waited for a place");
+        assert!(matches!(second, Err(Error::Unavailable)), "{second:?}");
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        // The place is free again.
+        assert!(!pool.verify("x", Some(&stored)).await.unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_failure_takes_as_long_as_the_slowest_kind_of_hash() {
+    async fn every_failure_costs_one_hash_and_waits_for_the_slowest_kind() {
         let mut c = cfg(2, 64);
         c.hasher = HasherKind::Argon2id;
         let pool = PasswordHasherPool::new(&c).unwrap();
-        // A legacy account: bcrypt at cost 11, several times slower than
-        // argon2id here.
+        // A legacy account on bcrypt.
         let bcrypt = HashPolicy {
             kind: HasherKind::Bcrypt,
-            bcrypt_rounds: 11,
+            bcrypt_rounds: 4,
         };
         let legacy = hash_password("the-right-password", bcrypt).unwrap();
         let right = NewPassword::parse("the-right-password", None, &c, "p").unwrap();
         let current = pool.hash(&right).await.unwrap();
-        assert!(
-            pool.verify("the-right-password", Some(&legacy))
-                .await
-                .unwrap()
+        // An unknown e-mail verifies against a hash of the current kind
+        // (algorithm and parameters): the work of a wrong password.
+        assert_eq!(
+            VerifyCosts::kind(&pool.dummy_hash),
+            VerifyCosts::kind(&current)
         );
-        let bcrypt_time = median(|| async {
-            pool.verify("a-wrong-password", Some(&legacy))
-                .await
-                .unwrap()
-        })
-        .await;
+        // The slowest kind measured so far: every failure waits as long.
+        let slowest = Duration::from_millis(300);
+        pool.costs.observe("$2b$15$a-slow-legacy-kind", slowest);
+        assert_eq!(pool.costs.floor(), slowest);
         let too_long = "x".repeat(100);
         let cases = [
             ("unknown e-mail", None, "a-wrong-password"),
@@ -351,17 +346,34 @@ mod tests {
                 "a-wrong-password",
             ),
             (
+                "wrong password, bcrypt",
+                Some(legacy.as_str()),
+                "a-wrong-password",
+            ),
+            (
                 "over 72 bytes, bcrypt",
                 Some(legacy.as_str()),
                 too_long.as_str(),
             ),
         ];
         for (what, stored, password) in cases {
-            let took = median(|| async { pool.verify(password, stored).await.unwrap() }).await;
+            let jobs = pool.jobs_started();
+            let began = Instant::now();
+            assert!(!pool.verify(password, stored).await.unwrap(), "{what}");
+            let took = began.elapsed();
+            assert_eq!(pool.jobs_started() - jobs, 1, "{what}: hashing jobs");
             assert!(
-                took * 4 >= bcrypt_time * 3,
-                "{what} answered in {took:?}, a wrong password on bcrypt in {bcrypt_time:?}"
+                took >= slowest,
+                "{what} answered in {took:?}, before {slowest:?}"
             );
         }
+        // A right password is one job too.
+        let jobs = pool.jobs_started();
+        assert!(
+            pool.verify("the-right-password", Some(&legacy))
+                .await
+                .unwrap()
+        );
+        assert_eq!(pool.jobs_started() - jobs, 1);
     }
 }

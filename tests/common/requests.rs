@@ -97,6 +97,26 @@ impl TestApp {
         self.auth_get("/me", token).await
     }
 
+    /// Makes this instance keep `token`'s session in memory: asks `/me`
+    /// (which must accept it) until an answer came from memory. The instance
+    /// trusts its memory once it has read the change feed (every 200 ms), so
+    /// this gives it up to two seconds on a loaded machine.
+    pub async fn warm(&self, token: &str) {
+        let since = std::time::Instant::now();
+        loop {
+            let (hits, _) = self.store().session_cache_stats();
+            self.me(token).await.expect_ok(StatusCode::OK);
+            if self.store().session_cache_stats().0 > hits {
+                return;
+            }
+            assert!(
+                since.elapsed() < std::time::Duration::from_secs(2),
+                "the session was not answered from memory"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     // ---- flows ------------------------------------------------------------------------
 
     /// `POST /register` with e-mail and password; the raw answer.
