@@ -16,23 +16,6 @@ use reqwest::StatusCode;
 /// How long an instance may take to follow a change (SPEC §9).
 const WITHIN: Duration = Duration::from_secs(1);
 
-/// Makes `app` answer `token`'s session from memory.
-async fn warm(app: &TestApp, token: &str) {
-    let since = Instant::now();
-    loop {
-        let (hits, _) = app.store().session_cache_stats();
-        app.me(token).await.expect_ok(StatusCode::OK);
-        if app.store().session_cache_stats().0 > hits {
-            return;
-        }
-        assert!(
-            since.elapsed() < Duration::from_secs(3),
-            "the session was not answered from memory"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Asks `app` for `/me` until it answers 403 `INACTIVE_USER` (the user was
 /// deactivated in the database, as `UPDATE users` alone does, without the
 /// revocations of the admin API); fails if that takes longer than
@@ -61,7 +44,7 @@ both_backends!(
     |backend: Backend| async move {
         let app = TestApp::spawn(backend, &[]).await;
         let victim = app.register(&unique_email("late"), PASSWORD).await;
-        warm(&app, &victim.access).await;
+        app.warm(&victim.access).await;
 
         // A transaction deactivates the user (its feed row gets its id now)
         // and stays open: a stalled connection, a paused process.
@@ -112,7 +95,7 @@ both_backends!(
                 .expect_ok(StatusCode::OK);
         }
         let victim = app.register(&unique_email("reset"), PASSWORD).await;
-        warm(&app, &victim.access).await;
+        app.warm(&victim.access).await;
 
         // The feed is emptied and its ids start again (a restore of an
         // older backup, a failover to a standby behind, a reset sequence).
