@@ -1029,6 +1029,52 @@ both_backends!(
 );
 
 both_backends!(
+    a_superuser_cannot_remove_their_own_factor_without_a_code,
+    |app| async move {
+        // A stolen superuser session tries to strip its owner's second factor
+        // through the admin API, where no code is asked.
+        let admin = enroll(&app, "self-reset").await;
+        let other = enroll(&app, "other-reset").await;
+        sqlx::query("UPDATE users SET is_superuser = TRUE WHERE id = $1")
+            .bind(admin.session.user_id)
+            .execute(app.store().pool())
+            .await
+            .unwrap();
+        app.store().catch_up().await.unwrap();
+        let own = format!("/api/users/{}/mfa", admin.session.user_id);
+        let admin_delete = |path: String| {
+            let (app, token) = (&app, admin.session.access.clone());
+            async move {
+                app.send(app.client.delete(app.url(&path)).bearer_auth(token))
+                    .await
+            }
+        };
+        admin_delete(own)
+            .await
+            .expect_error(StatusCode::CONFLICT, "CANNOT_MODIFY_SELF");
+        // Nothing moved: the factor is on, the session lives, no trail.
+        let status = app.auth_get("/mfa", &admin.session.access).await;
+        assert_eq!(
+            status.expect_ok(StatusCode::OK)["totp"]["enabled"],
+            json!(true)
+        );
+        challenge(&app, &admin.session.email).await;
+        let kinds: Vec<String> = sqlx::query_scalar::<sqlx::Any, String>(
+            "SELECT kind FROM security_events WHERE user_id = $1",
+        )
+        .bind(admin.session.user_id)
+        .fetch_all(app.store().pool())
+        .await
+        .unwrap();
+        assert!(!kinds.iter().any(|k| k.contains("mfa_reset")), "{kinds:?}");
+        // Control: the same superuser removes another user's factor.
+        admin_delete(format!("/api/users/{}/mfa", other.session.user_id))
+            .await
+            .expect_ok(StatusCode::OK);
+    }
+);
+
+both_backends!(
     the_reset_mfa_command_removes_the_factor_of_a_running_servers_user,
     |app| async move {
         let user = enroll(&app, "cli-reset").await;

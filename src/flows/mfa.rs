@@ -575,10 +575,16 @@ impl Flows {
     /// A superuser removes the second factor of user `user_id` through the
     /// admin API (`DELETE /api/users/{id}/mfa`): see [`remove_second_factor`].
     /// `actor` is the acting superuser; the event on the user names them, and
-    /// `admin_mfa_reset` is also recorded on the superuser's own trail.
+    /// `admin_mfa_reset` is also recorded on the superuser's own trail. Their
+    /// own factor is 409 `CANNOT_MODIFY_SELF`: a stolen superuser session must
+    /// not strip the second factor without a code (`/mfa/totp/disable` is the
+    /// owner's way).
     pub async fn reset_mfa(&self, actor: &User, user_id: i64, client: &ClientInfo) -> Result<()> {
         if !(actor.is_superuser && actor.is_active) {
             return Err(Error::Forbidden);
+        }
+        if user_id == actor.id {
+            return Err(Error::CannotModifySelf);
         }
         let by = Actor::Admin {
             id: actor.id,
