@@ -9,8 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Mail, OTHER_PASSWORD, PASSWORD, Reply, Session, TestApp, expect_token_pair, jwt_parts, keys,
-    now, python, read_mail_dir, unique_email,
+    Backend, Mail, OTHER_PASSWORD, PASSWORD, Reply, Session, TestApp, expect_token_pair, jwt_parts,
+    keys, now, python, read_mail_dir, unique_email,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -1071,6 +1071,97 @@ both_backends!(
         admin_delete(format!("/api/users/{}/mfa", other.session.user_id))
             .await
             .expect_ok(StatusCode::OK);
+    }
+);
+
+/// Makes every insert of a `kind` event fail (a trigger), as a trail write
+/// that fails after the change would; `None` takes the trigger away.
+async fn break_trail(app: &TestApp, kind: Option<&str>) {
+    let pool = app.store().pool().clone();
+    let sqlite = app.db.backend == Backend::Sqlite;
+    let statements: Vec<String> = match (kind, sqlite) {
+        (Some(kind), true) => vec![format!(
+            "CREATE TRIGGER broken_trail BEFORE INSERT ON security_events \
+             WHEN NEW.kind = '{kind}' BEGIN SELECT RAISE(ABORT, 'trail refused'); END"
+        )],
+        (Some(kind), false) => vec![
+            format!(
+                "CREATE FUNCTION broken_trail() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.kind = '{kind}' THEN RAISE EXCEPTION 'trail refused'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER broken_trail BEFORE INSERT ON security_events \
+             FOR EACH ROW EXECUTE FUNCTION broken_trail()"
+                .into(),
+        ],
+        (None, true) => vec!["DROP TRIGGER broken_trail".into()],
+        (None, false) => vec![
+            "DROP TRIGGER broken_trail ON security_events".into(),
+            "DROP FUNCTION broken_trail()".into(),
+        ],
+    };
+    for sql in statements {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("the trigger");
+    }
+}
+
+both_backends!(
+    an_admin_reset_and_its_trail_commit_together,
+    |app| async move {
+        let user = enroll(&app, "reset-trail").await;
+        let admin = app.register(&unique_email("reset-admin"), PASSWORD).await;
+        sqlx::query("UPDATE users SET is_superuser = TRUE WHERE id = $1")
+            .bind(admin.user_id)
+            .execute(app.store().pool())
+            .await
+            .unwrap();
+        app.store().catch_up().await.unwrap();
+        let path = format!("/api/users/{}/mfa", user.session.user_id);
+        let reset = || {
+            let (app, path, token) = (&app, path.clone(), admin.access.clone());
+            async move {
+                app.send(app.client.delete(app.url(&path)).bearer_auth(token))
+                    .await
+            }
+        };
+        let factor = || async {
+            sqlx::query_scalar::<sqlx::Any, i64>("SELECT COUNT(*) FROM mfa_totp WHERE user_id = $1")
+                .bind(user.session.user_id)
+                .fetch_one(app.store().pool())
+                .await
+                .unwrap()
+        };
+        // Each of the two trail entries failing undoes the whole reset.
+        for kind in ["mfa_reset", "admin_mfa_reset"] {
+            break_trail(&app, Some(kind)).await;
+            reset()
+                .await
+                .expect_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR");
+            break_trail(&app, None).await;
+            assert_eq!(factor().await, 1, "the factor went without {kind}");
+            assert_eq!(open_sessions(&app, user.session.user_id).await, 1);
+            app.me(&user.session.access).await.expect_ok(StatusCode::OK);
+        }
+        // Control: with the trail working, the reset and both entries go in.
+        reset().await.expect_ok(StatusCode::OK);
+        assert_eq!(factor().await, 0);
+        let trail = |id: i64| {
+            let pool = app.store().pool().clone();
+            async move {
+                sqlx::query_scalar::<sqlx::Any, String>(
+                    "SELECT kind FROM security_events WHERE user_id = $1 AND kind LIKE '%mfa_reset'",
+                )
+                .bind(id)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(trail(user.session.user_id).await, ["mfa_reset"]);
+        assert_eq!(trail(admin.user_id).await, ["admin_mfa_reset"]);
     }
 );
 

@@ -592,9 +592,6 @@ impl Flows {
         };
         remove_second_factor(&self.store, &self.config, user_id, &by).await?;
         self.mailer.wake();
-        self.store
-            .record_event_by(Some(actor.id), SecurityEvent::AdminMfaReset, &by, None)
-            .await?;
         Ok(())
     }
 }
@@ -604,7 +601,8 @@ impl Flows {
 /// recovery codes, pending `mfa_token`s and the lock go, every session of
 /// the user is revoked, the owner's mail is queued in the same transaction
 /// (a running server's mail worker sends it), and `mfa_reset` is recorded on
-/// the user naming `actor`. 404 `NOT_FOUND` for an unknown user, 404
+/// the user naming `actor` in that transaction too (and `admin_mfa_reset` on
+/// an acting superuser). 404 `NOT_FOUND` for an unknown user, 404
 /// `MFA_NOT_ENABLED` when there is nothing to remove. The user as found.
 pub async fn remove_second_factor(
     store: &Store,
@@ -624,16 +622,13 @@ pub async fn remove_second_factor(
         MfaNotice::ResetByAdmin,
     );
     if !store
-        .reset_second_factor(user.id, &notice, now_unix())
+        .reset_second_factor(user.id, &notice, actor, now_unix())
         .await?
     {
         return Err(Error::MfaNotEnabled);
     }
     metrics::counter!("portcullis_revocations_total", "reason" => "mfa_reset").increment(1);
     tracing::info!(user_id, "second factor removed by an administrator");
-    store
-        .record_event_by(Some(user.id), SecurityEvent::MfaReset, actor, None)
-        .await?;
     Ok(user)
 }
 

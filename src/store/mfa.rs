@@ -12,9 +12,10 @@
 
 use sqlx::Row;
 
+use super::events::insert_event;
 use super::sessions::revoke_user_sessions;
-use super::{Store, WriteTx, hash_secret, mail_queue::insert_mail};
-use crate::domain::OutgoingMail;
+use super::{Actor, Store, WriteTx, hash_secret, mail_queue::insert_mail};
+use crate::domain::{OutgoingMail, SecurityEvent};
 use crate::error::Result;
 
 /// Wrong codes within [`FAILURE_WINDOW_SECS`] after which the second step
@@ -571,12 +572,15 @@ impl Store {
 
     /// Removes the second factor of `user_id` (an admin reset): TOTP,
     /// recovery codes, pending `mfa_token`s, the lock; every session is
-    /// revoked and `notice` queued, in one transaction. `false` when the
-    /// user had no factor (then nothing is written).
+    /// revoked, `notice` queued and the trail written (`mfa_reset` on the
+    /// user naming `actor`, and `admin_mfa_reset` on an acting superuser's
+    /// own trail), in one transaction. `false` when the user had no factor
+    /// (then nothing is written).
     pub async fn reset_second_factor(
         &self,
         user_id: i64,
         notice: &OutgoingMail,
+        actor: &Actor<'_>,
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
@@ -588,6 +592,19 @@ impl Store {
         }
         revoke_user_sessions(&mut tx, user_id, now).await?;
         insert_mail(&mut tx, notice, now).await?;
+        insert_event(
+            &mut tx,
+            Some(user_id),
+            SecurityEvent::MfaReset,
+            actor,
+            None,
+            now,
+        )
+        .await?;
+        if let Actor::Admin { id, .. } = actor {
+            let kind = SecurityEvent::AdminMfaReset;
+            insert_event(&mut tx, Some(*id), kind, actor, None, now).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
