@@ -698,6 +698,73 @@ both_backends!(
     }
 );
 
+/// Sends `n` wrong codes with a session, alternating `/mfa/totp/disable`
+/// and `/mfa/recovery-codes`, each refused 400 `INVALID_MFA_CODE`.
+async fn session_wrong_codes(app: &TestApp, access: &str, wrong: &str, n: usize) {
+    for i in 0..n {
+        let path = ["/mfa/totp/disable", "/mfa/recovery-codes"][i % 2];
+        app.auth_post_json(path, access, &json!({"code": wrong}))
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "INVALID_MFA_CODE");
+    }
+}
+
+/// The login second step's counters of `user_id`: wrong codes in a row, in
+/// the window, and the lock.
+async fn login_counters(app: &TestApp, user_id: i64) -> (i64, i64, Option<i64>) {
+    sqlx::query_as::<sqlx::Any, (i64, i64, Option<i64>)>(
+        "SELECT failed_in_row, window_failures, locked_at FROM mfa_totp WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(app.store().pool())
+    .await
+    .unwrap()
+}
+
+both_backends!(
+    a_stolen_session_cannot_lock_its_owners_login,
+    |app| async move {
+        // A thief holding the owner's session sends wrong codes where a
+        // session is enough (disable, regenerate), to lock the owner out.
+        let mut user = enroll(&app, "stolen").await;
+        let email = user.session.email.clone();
+        let user_id = user.session.user_id;
+        let stolen = user.session.access.clone();
+        let wrong = user.auth.wrong_code();
+        session_wrong_codes(&app, &stolen, &wrong, 10).await;
+        // Still limited: the 11th is 429, a right code not even looked at.
+        for path in ["/mfa/totp/disable", "/mfa/recovery-codes"] {
+            let code = match path {
+                "/mfa/totp/disable" => user.recovery[0].clone(),
+                _ => user.auth.code_at_step(now() / 30),
+            };
+            let limited = app
+                .auth_post_json(path, &stolen, &json!({"code": code}))
+                .await;
+            limited.expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+            assert!(limited.header("retry-after").is_some());
+        }
+        // The owner's login is untouched: not throttled, nothing counted.
+        assert_eq!(login_counters(&app, user_id).await, (0, 0, None));
+        let token = challenge(&app, &email).await;
+        verify(&app, &token, "totp", &user.auth.fresh_code().await)
+            .await
+            .expect_ok(StatusCode::OK);
+        // As if the window had passed: ten more (twenty in a row) lock nothing.
+        sqlx::query("UPDATE mfa_totp SET session_window_failures = 0")
+            .execute(app.store().pool())
+            .await
+            .unwrap();
+        session_wrong_codes(&app, &stolen, &wrong, 10).await;
+        assert_eq!(login_counters(&app, user_id).await, (0, 0, None));
+        let token = challenge(&app, &email).await;
+        // The recovery code the 429 refused was not spent.
+        verify(&app, &token, "recovery_code", &user.recovery[0])
+            .await
+            .expect_ok(StatusCode::OK);
+    }
+);
+
 both_backends!(
     a_recovery_code_works_exactly_once_under_concurrency,
     |app| async move {

@@ -218,14 +218,22 @@ impl Flows {
         })
     }
 
-    /// Counts a wrong code against `user` (and `mfa_token`); at the lock,
-    /// the owner gets a mail. Records the events.
-    async fn factor_failed(
-        &self,
-        user: &User,
-        mfa_token: Option<&str>,
-        client: &ClientInfo,
-    ) -> Result<()> {
+    /// Counts a wrong code sent with a session (confirm, disable,
+    /// regenerate) against `user`, apart from the login's second step (no
+    /// lock, no mail); records `mfa_failed`.
+    async fn session_factor_failed(&self, user: &User, client: &ClientInfo) -> Result<()> {
+        self.store
+            .record_session_factor_failure(user.id, now_unix())
+            .await?;
+        metrics::counter!("portcullis_mfa_total", "outcome" => "wrong_code").increment(1);
+        self.store
+            .record_event(Some(user.id), SecurityEvent::MfaFailed, client)
+            .await
+    }
+
+    /// Counts a wrong code of a login's second step against `user` and its
+    /// `mfa_token`; at the lock, the owner gets a mail. Records the events.
+    async fn factor_failed(&self, user: &User, mfa_token: &str, client: &ClientInfo) -> Result<()> {
         let notice = self.mfa_notice(&user.email, MfaNotice::Locked);
         let recorded = self
             .store
@@ -292,7 +300,7 @@ impl Flows {
             return Err(self.throttled(retry_after));
         }
         let Some(proof) = self.factor_proof(user.id, &totp, method, code, now)? else {
-            self.factor_failed(&user, Some(mfa_token), client).await?;
+            self.factor_failed(&user, mfa_token, client).await?;
             return Err(Error::InvalidMfaCode { login: true });
         };
         let left = match self
@@ -306,7 +314,7 @@ impl Flows {
             SecondStep::InvalidToken => return Err(Error::InvalidMfaToken),
             SecondStep::Throttled(retry_after) => return Err(self.throttled(retry_after)),
             SecondStep::WrongCode => {
-                self.factor_failed(&user, Some(mfa_token), client).await?;
+                self.factor_failed(&user, mfa_token, client).await?;
                 return Err(Error::InvalidMfaCode { login: true });
             }
         };
@@ -341,6 +349,13 @@ impl Flows {
     /// The 429 of a throttled or locked second step.
     fn throttled(&self, retry_after: u64) -> Error {
         metrics::counter!("portcullis_rate_limited_total", "rule" => "mfa_per_user").increment(1);
+        Error::RateLimited { retry_after }
+    }
+
+    /// The 429 of codes sent with a session, throttled (or the factor locked).
+    fn session_throttled(&self, retry_after: u64) -> Error {
+        metrics::counter!("portcullis_rate_limited_total", "rule" => "mfa_session_per_user")
+            .increment(1);
         Error::RateLimited { retry_after }
     }
 
@@ -431,8 +446,8 @@ impl Flows {
         if totp.pending_expires_at.is_none_or(|end| end <= now) {
             return Err(Error::MfaSetupExpired);
         }
-        if let Some(retry_after) = totp.throttled_for(now) {
-            return Err(self.throttled(retry_after));
+        if let Some(retry_after) = totp.session_throttled_for(now) {
+            return Err(self.session_throttled(retry_after));
         }
         let keys = self.mfa_keys();
         let secret = keys.decrypt_secret(user.id, &totp.secret_ciphertext)?;
@@ -442,7 +457,7 @@ impl Flows {
         {
             Some(step) => step,
             None => {
-                self.factor_failed(user, None, client).await?;
+                self.session_factor_failed(user, client).await?;
                 return Err(Error::InvalidMfaCode { login: false });
             }
         };
@@ -509,7 +524,7 @@ impl Flows {
             None => false,
         };
         if !disabled {
-            self.factor_failed(user, None, client).await?;
+            self.session_factor_failed(user, client).await?;
             return Err(Error::InvalidMfaCode { login: false });
         }
         self.mailer.wake();
@@ -520,8 +535,8 @@ impl Flows {
     }
 
     /// The user's enabled TOTP factor, refusing at once (before any code is
-    /// looked at) when there is none (404 `MFA_NOT_ENABLED`) or when wrong
-    /// codes have throttled it (429).
+    /// looked at) when there is none (404 `MFA_NOT_ENABLED`), or when it is
+    /// locked or wrong codes sent with a session have throttled it (429).
     async fn enabled_factor(&self, user_id: i64, now: i64) -> Result<TotpRecord> {
         let totp = self
             .store
@@ -529,8 +544,8 @@ impl Flows {
             .await?
             .filter(TotpRecord::enabled)
             .ok_or(Error::MfaNotEnabled)?;
-        match totp.throttled_for(now) {
-            Some(retry_after) => Err(self.throttled(retry_after)),
+        match totp.session_throttled_for(now) {
+            Some(retry_after) => Err(self.session_throttled(retry_after)),
             None => Ok(totp),
         }
     }
@@ -559,7 +574,7 @@ impl Flows {
                 _ => false,
             };
         if !regenerated {
-            self.factor_failed(user, None, client).await?;
+            self.session_factor_failed(user, client).await?;
             return Err(Error::InvalidMfaCode { login: false });
         }
         self.store

@@ -27,6 +27,11 @@ pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
 pub const LOCK_AFTER_FAILURES: i64 = 20;
 /// Wrong codes that burn an `mfa_token`.
 pub const TOKEN_FAILURE_LIMIT: i64 = 5;
+/// Wrong codes sent with a session (confirm, disable, regenerate) within
+/// [`FAILURE_WINDOW_SECS`] after which those answer 429. Counted apart from
+/// the login's second step, and never a lock: a stolen session must not be
+/// able to throttle or lock its owner's logins.
+pub const SESSION_WINDOW_FAILURE_LIMIT: i64 = 10;
 
 /// A user's TOTP factor as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +54,10 @@ pub struct TotpRecord {
     pub window_failures: i64,
     /// When the second step was locked.
     pub locked_at: Option<i64>,
+    /// Start of the current window of wrong codes sent with a session.
+    pub session_window_started_at: i64,
+    /// Wrong codes sent with a session in that window.
+    pub session_window_failures: i64,
 }
 
 impl TotpRecord {
@@ -63,6 +72,8 @@ impl TotpRecord {
             window_started_at: row.try_get("window_started_at")?,
             window_failures: row.try_get("window_failures")?,
             locked_at: row.try_get("locked_at")?,
+            session_window_started_at: row.try_get("session_window_started_at")?,
+            session_window_failures: row.try_get("session_window_failures")?,
         })
     }
 
@@ -77,10 +88,37 @@ impl TotpRecord {
         if self.locked_at.is_some() {
             return Some(FAILURE_WINDOW_SECS as u64);
         }
-        let window_end = self.window_started_at + FAILURE_WINDOW_SECS;
-        (self.window_failures >= WINDOW_FAILURE_LIMIT && now < window_end)
-            .then(|| u64::try_from(window_end - now).unwrap_or(1).max(1))
+        window_wait(
+            self.window_started_at,
+            self.window_failures,
+            WINDOW_FAILURE_LIMIT,
+            now,
+        )
     }
+
+    /// Seconds until a code may be sent with a session again (confirm,
+    /// disable, regenerate), if it may not now: the factor is locked, or
+    /// too many wrong codes were sent with a session in the window. The
+    /// login's own window does not count here.
+    pub fn session_throttled_for(&self, now: i64) -> Option<u64> {
+        if self.locked_at.is_some() {
+            return Some(FAILURE_WINDOW_SECS as u64);
+        }
+        window_wait(
+            self.session_window_started_at,
+            self.session_window_failures,
+            SESSION_WINDOW_FAILURE_LIMIT,
+            now,
+        )
+    }
+}
+
+/// Seconds left of a failure window that started at `started_at` and holds
+/// `failures` (at least `limit`), if it is still running.
+fn window_wait(started_at: i64, failures: i64, limit: i64, now: i64) -> Option<u64> {
+    let window_end = started_at + FAILURE_WINDOW_SECS;
+    (failures >= limit && now < window_end)
+        .then(|| u64::try_from(window_end - now).unwrap_or(1).max(1))
 }
 
 /// What proves the second factor: a TOTP step (already checked against the
@@ -139,7 +177,8 @@ pub(super) async fn void_mfa_tokens(tx: &mut WriteTx, user_id: i64, now: i64) ->
 /// Clears the failure counters and the lock of `user_id` (a password reset).
 pub(super) async fn clear_factor_lock(tx: &mut WriteTx, user_id: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE mfa_totp SET failed_in_row = 0, window_failures = 0, locked_at = NULL WHERE user_id = $1",
+        "UPDATE mfa_totp SET failed_in_row = 0, window_failures = 0, locked_at = NULL, \
+         session_window_failures = 0 WHERE user_id = $1",
     )
     .bind(user_id)
     .execute(&mut **tx)
@@ -525,23 +564,21 @@ impl Store {
         })
     }
 
-    /// Counts a wrong code against `user_id` (and against the `mfa_token`
-    /// when given): the failure window, the failures in a row (locking the
-    /// second step at [`LOCK_AFTER_FAILURES`], with `lock_notice` queued).
+    /// Counts a wrong code of a login's second step against `user_id` and
+    /// its `mfa_token`: the failure window, the failures in a row (locking
+    /// the second step at [`LOCK_AFTER_FAILURES`], with `lock_notice` queued).
     pub async fn record_factor_failure(
         &self,
         user_id: i64,
-        token: Option<&str>,
+        token: &str,
         lock_notice: &OutgoingMail,
         now: i64,
     ) -> Result<FailureRecorded> {
         let mut tx = self.begin_write().await?;
-        if let Some(token) = token {
-            sqlx::query("UPDATE mfa_tokens SET failures = failures + 1 WHERE token_hash = $1")
-                .bind(hash_secret(token))
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query("UPDATE mfa_tokens SET failures = failures + 1 WHERE token_hash = $1")
+            .bind(hash_secret(token))
+            .execute(&mut *tx)
+            .await?;
         let row = sqlx::query(
             "UPDATE mfa_totp SET \
                 failed_in_row = failed_in_row + 1, \
@@ -568,6 +605,26 @@ impl Store {
         }
         tx.commit().await?;
         Ok(FailureRecorded { locked_now })
+    }
+
+    /// Counts a wrong code sent with a session (confirm, disable,
+    /// regenerate) against `user_id`, in its own window: the login's
+    /// counters and lock are left alone.
+    pub async fn record_session_factor_failure(&self, user_id: i64, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE mfa_totp SET \
+                session_window_failures = CASE WHEN session_window_started_at + $2 <= $1 \
+                    THEN 1 ELSE session_window_failures + 1 END, \
+                session_window_started_at = CASE WHEN session_window_started_at + $2 <= $1 \
+                    THEN $1 ELSE session_window_started_at END \
+             WHERE user_id = $3",
+        )
+        .bind(now)
+        .bind(FAILURE_WINDOW_SECS)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Removes the second factor of `user_id` (an admin reset): TOTP,
