@@ -19,6 +19,7 @@
 //! | bodies | oversized (413), deeply nested (400), stalled (408) |
 //! | the client IP | `X-Forwarded-For` from untrusted and trusted peers |
 //! | the host | files readable by other local users; `/metrics` in production |
+//! | the second factor (in `mfa.rs`) | a stolen superuser session removing its own factor through the admin API, no code (`a_superuser_cannot_remove_their_own_factor_without_a_code`); a stolen session sending wrong codes to disable/regenerate to throttle or lock its owner's login (`a_stolen_session_cannot_lock_its_owners_login`) |
 
 #[macro_use]
 mod common;

@@ -282,6 +282,39 @@ both_backends!(
 );
 
 both_backends!(
+    already_registered_mails_count_under_the_per_email_limit,
+    vars[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_MAIL_PER_EMAIL", "2/hour"),
+        ("REQUIRE_EMAIL_VERIFICATION", "true"),
+    ],
+    |app| async move {
+        // Someone registers a stranger's address again and again to flood
+        // their inbox with "you already have an account".
+        let email = unique_email("flooded");
+        // The answer without its clock (`created_at` is "now" every time).
+        let answer = |reply: Reply| {
+            let mut data = reply.expect_ok(StatusCode::CREATED).clone();
+            data["user"]["created_at"].take();
+            data
+        };
+        let first = answer(app.register_raw(&email, PASSWORD).await);
+        for _ in 0..5 {
+            // The answer never changes, mail or no mail.
+            assert_eq!(answer(app.register_raw(&email, PASSWORD).await), first);
+        }
+        let subjects = mail_subjects_after_shutdown(&app, &email).await;
+        let notices = subjects
+            .iter()
+            .filter(|s| *s == "You already have an account")
+            .count();
+        assert_eq!(notices, 2, "{subjects:?}");
+        // The registration's own verification mail went out as usual.
+        assert_eq!(subjects.len(), 3, "{subjects:?}");
+    }
+);
+
+both_backends!(
     rate_limit_enabled_false_turns_every_limit_off,
     vars[
         ("RATE_LIMIT_ENABLED", "false"),

@@ -327,6 +327,39 @@ both_backends!(
             "{}",
             stdout(&out)
         );
+        // Each imported user's trail starts with the import (a superuser's
+        // too), one event each, naming no actor.
+        let events: Vec<(i64, String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT e.user_id, e.kind, e.actor_id, e.details FROM security_events e \
+             JOIN users u ON u.id = e.user_id WHERE u.email LIKE 'u%@example.com' \
+             OR u.email = 'boss@example.com' ORDER BY e.user_id",
+        )
+        .fetch_all(app.store().pool())
+        .await
+        .unwrap();
+        assert_eq!(events.len(), 1201);
+        let users: std::collections::HashSet<i64> = events.iter().map(|e| e.0).collect();
+        assert_eq!(users.len(), 1201, "one event per imported user");
+        for (_, kind, actor, details) in &events {
+            assert_eq!((kind.as_str(), *actor), ("user_created", None));
+            let details: serde_json::Value =
+                serde_json::from_str(details.as_deref().unwrap_or("null")).unwrap();
+            assert_eq!(details["via"], "cli", "{details}");
+            assert_eq!(details["imported"], true, "{details}");
+        }
+        let (boss_details,): (String,) = sqlx::query_as(
+            "SELECT e.details FROM security_events e JOIN users u ON u.id = e.user_id \
+             WHERE u.email = 'boss@example.com'",
+        )
+        .fetch_one(app.store().pool())
+        .await
+        .unwrap();
+        let boss_details: serde_json::Value = serde_json::from_str(&boss_details).unwrap();
+        assert_eq!(
+            (&boss_details["is_superuser"], &boss_details["is_verified"]),
+            (&json!(true), &json!(true))
+        );
+
         let boss = app.login_json("boss@example.com", PASSWORD).await;
         let token = boss.expect_ok(StatusCode::OK)["access_token"]
             .as_str()

@@ -8,8 +8,8 @@
 //!   value out of range (`per_page=1000`) is refused with 422
 //!   `VALIDATION_ERROR`, not clamped, so that a client never silently gets
 //!   less than it asked for.
-//! - A superuser cannot deactivate, demote or delete themself: 409
-//!   `CANNOT_MODIFY_SELF`.
+//! - A superuser cannot deactivate, demote or delete themself, nor remove
+//!   their own second factor: 409 `CANNOT_MODIFY_SELF`.
 //! - Every change is recorded, in the transaction that makes it, as a
 //!   security event on the target's trail naming the acting superuser.
 //!   Reads are not recorded (the request log has them).
@@ -278,7 +278,8 @@ impl Flows {
 
     /// Removes the second factor of user `id` as `admin` (SPEC §10): every
     /// session of theirs is revoked and the owner is mailed (see
-    /// [`Flows::reset_mfa`]). 404 `MFA_NOT_ENABLED` when they have none.
+    /// [`Flows::reset_mfa`]). 404 `MFA_NOT_ENABLED` when they have none;
+    /// the admin's own factor is 409 `CANNOT_MODIFY_SELF`.
     pub async fn admin_reset_mfa(&self, admin: &User, id: &str, client: &ClientInfo) -> Result<()> {
         let id = user_id(id)?;
         self.reset_mfa(admin, id, client).await

@@ -136,9 +136,14 @@ impl Flows {
     }
 
     /// Mails the owner of a registered address that someone tried to
-    /// register it again.
+    /// register it again, within the address's mail allowance
+    /// (`RATE_LIMIT_MAIL_PER_EMAIL`, shared with reset and verification
+    /// mails): past it no mail goes, and the answer stays the same.
     async fn tell_owner_of(&self, email: &EmailAddress) -> Result<()> {
-        if let Some(owner) = self.store.user_by_email(email.as_str()).await? {
+        let Some(owner) = self.store.user_by_email(email.as_str()).await? else {
+            return Ok(());
+        };
+        if self.may_mail(&owner.user.email).await {
             let mail = already_registered_mail(&self.config.app_url, &owner.user.email);
             self.store.enqueue_mail(&mail).await?;
             self.mailer.wake();

@@ -249,6 +249,7 @@ pub async fn revoke_sessions(
     responses(
         (status = 200, description = "The second factor is removed", body = Envelope<Message>),
         (status = 404, description = "NOT_FOUND: no user with this id (a malformed id too); MFA_NOT_ENABLED: the user has no second factor", body = ErrorEnvelope),
+        (status = 409, description = "CANNOT_MODIFY_SELF: a superuser cannot remove their own second factor (POST /mfa/totp/disable with a code is the way)", body = ErrorEnvelope),
         Unauthenticated, NotSuperuser, Busy,
     ))]
 pub async fn reset_mfa(

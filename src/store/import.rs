@@ -3,9 +3,12 @@
 use std::collections::HashSet;
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
-use super::{CreateUserError, Store, is_unique_violation};
+use super::models::flag;
+use super::{CreateUserError, Store, WriteTx, is_unique_violation};
 use crate::clock::now_unix;
+use crate::domain::SecurityEvent;
 use crate::error::{Error, Result};
 
 /// Rows per `INSERT` statement (10 parameters each: well under SQLite's
@@ -101,11 +104,12 @@ impl Store {
                     .bind(user.created_at.unwrap_or(now))
                     .bind(now);
             }
-            match query.execute(&mut *tx).await {
-                Ok(_) => {}
+            let inserted = match query.fetch_all(&mut *tx).await {
+                Ok(rows) => rows,
                 Err(e) if is_unique_violation(&e) => return Err(CreateUserError::EmailTaken),
                 Err(e) => return Err(CreateUserError::Other(e.into())),
-            }
+            };
+            record_imports(&mut tx, &inserted, sqlite, now).await?;
             done += chunk.len();
             progress(done);
         }
@@ -120,22 +124,74 @@ impl Store {
     }
 }
 
-/// `INSERT INTO users … VALUES (…), (…), …` for `rows` rows. On SQLite
+/// Records `user_created` for each user of a batch just inserted (the rows
+/// `RETURNING id, is_superuser, is_verified`), in the import's transaction,
+/// so that an imported account (a superuser's too) starts its trail with
+/// the import, or the import writes nothing at all. Like the other `user`
+/// commands, the event names no actor and says `"via": "cli"`, with
+/// `"imported": true` and the flags it was given.
+async fn record_imports(
+    tx: &mut WriteTx,
+    inserted: &[AnyRow],
+    anonymous: bool,
+    now: i64,
+) -> Result<()> {
+    if inserted.is_empty() {
+        return Ok(());
+    }
+    let sql = placeholders_sql(
+        "INSERT INTO security_events (user_id, kind, created_at, details) VALUES ",
+        inserted.len(),
+        4,
+        anonymous,
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in inserted {
+        let id: i64 = row.try_get("id")?;
+        let superuser = flag(row, "is_superuser")?;
+        let verified = flag(row, "is_verified")?;
+        let details = serde_json::json!({
+            "via": "cli",
+            "imported": true,
+            "is_superuser": superuser,
+            "is_verified": verified,
+        });
+        query = query
+            .bind(id)
+            .bind(SecurityEvent::UserCreated.as_str())
+            .bind(now)
+            .bind(details.to_string());
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// `INSERT INTO users … VALUES (…), (…), … RETURNING …` for `rows` rows.
+fn insert_sql(rows: usize, anonymous: bool) -> String {
+    let mut sql = placeholders_sql(
+        "INSERT INTO users (email, email_key, name, password_hash, is_active, is_verified, \
+         is_superuser, extra, created_at, updated_at) VALUES ",
+        rows,
+        10,
+        anonymous,
+    );
+    sql.push_str(" RETURNING id, is_superuser, is_verified");
+    sql
+}
+
+/// `head` followed by `rows` tuples of `columns` parameters each. On SQLite
 /// the parameters are anonymous (`?`, bound in order): SQLite finds a
 /// numbered one by a linear search, which made a 5,000-parameter statement
 /// quadratic (the one place where the SQL differs between the backends).
-fn insert_sql(rows: usize, anonymous: bool) -> String {
-    let mut sql = String::from(
-        "INSERT INTO users (email, email_key, name, password_hash, is_active, is_verified, \
-         is_superuser, extra, created_at, updated_at) VALUES ",
-    );
+fn placeholders_sql(head: &str, rows: usize, columns: usize, anonymous: bool) -> String {
+    let mut sql = String::from(head);
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");
         }
-        let base = row * 10;
+        let base = row * columns;
         sql.push('(');
-        for col in 1..=10 {
+        for col in 1..=columns {
             if col > 1 {
                 sql.push_str(", ");
             }
@@ -156,10 +212,10 @@ mod tests {
     #[test]
     fn insert_sql_numbers_every_parameter() {
         let sql = super::insert_sql(2, false);
-        assert!(sql.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10), ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"), "{sql}");
+        assert!(sql.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10), ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id, is_superuser, is_verified"), "{sql}");
         let sql = super::insert_sql(2, true);
         assert!(
-            sql.ends_with("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            sql.ends_with("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, is_superuser, is_verified"),
             "{sql}"
         );
     }

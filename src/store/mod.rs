@@ -37,7 +37,8 @@ pub use events::{Actor, EventRecord};
 pub use import::{IMPORT_BATCH, ImportedUser};
 pub use mfa::{
     FAILURE_WINDOW_SECS, FactorProof, FailureRecorded, LOCK_AFTER_FAILURES, MfaTokenRecord,
-    SecondStep, TOKEN_FAILURE_LIMIT, TotpRecord, WINDOW_FAILURE_LIMIT,
+    SESSION_WINDOW_FAILURE_LIMIT, SecondStep, TOKEN_FAILURE_LIMIT, TotpRecord,
+    WINDOW_FAILURE_LIMIT,
 };
 pub use one_time::TokenPurpose;
 
