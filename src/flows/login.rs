@@ -4,7 +4,7 @@
 use super::{Flows, LoginOutcome, TokenPair};
 use crate::domain::{ClientInfo, EmailAddress, SecurityEvent};
 use crate::error::{Error, Result};
-use crate::limits::{Limits, Rule};
+use crate::limits::{Limits, NO_CLIENT_IP, Rule};
 use crate::password::NewPassword;
 use crate::store::{StillValid, email_key};
 
@@ -33,25 +33,44 @@ impl Flows {
     ///
     /// The limits count attempts per client IP and per (e-mail, client IP),
     /// never per e-mail alone: a stranger hammering an address only uses up
-    /// their own allowance, and its owner still gets in from elsewhere.
+    /// their own allowance, and its owner still gets in from elsewhere. A
+    /// login whose client IP is unknown is never unlimited: it counts under
+    /// the per-e-mail rule with every other IP-less login for that address
+    /// (and a warning is logged once).
     pub async fn sign_in(
         &self,
         email: &str,
         password: &str,
         client: &ClientInfo,
     ) -> Result<LoginOutcome> {
-        if let Some(ip) = Limits::client_key(client) {
-            self.limits.check(Rule::LoginPerIp, &[&ip]).await?;
-            self.limits
-                .check(Rule::LoginPerEmail, &[&email_key(email), &ip])
-                .await?;
+        let email_key = email_key(email);
+        match Limits::client_key(client) {
+            Some(ip) => {
+                self.limits.check(Rule::LoginPerIp, &[&ip]).await?;
+                self.limits
+                    .check(Rule::LoginPerEmail, &[&email_key, &ip])
+                    .await?;
+            }
+            // No IP (the library served without connection info, a flow
+            // called directly): the per-e-mail rule, keyed without the IP,
+            // so that every such caller shares one count per address.
+            None => {
+                self.limits.warn_unknown_client_ip();
+                self.limits
+                    .check(Rule::LoginPerEmail, &[&email_key, NO_CLIENT_IP])
+                    .await?;
+            }
         }
         let record = match EmailAddress::parse(email, "email") {
             Ok(email) => self.store.user_by_email(email.as_str()).await?,
             Err(_) => None,
         };
         let stored = record.as_ref().map(|r| r.password_hash.as_str());
-        let matched = self.passwords.verify(password, stored).await?;
+        let caller = self.login_caller(&email_key, client);
+        let matched = self
+            .passwords
+            .verify_for(caller.as_ref(), password, stored)
+            .await?;
         let known_id = record.as_ref().map(|r| r.user.id);
         let Some(record) = record.filter(|_| matched) else {
             metrics::counter!("portcullis_logins_total", "outcome" => "invalid_credentials")

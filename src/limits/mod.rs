@@ -24,6 +24,7 @@ mod redis;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ipnet::Ipv6Net;
@@ -56,17 +57,25 @@ pub enum Rule {
     /// Second steps of logins (`/mfa/verify`, the MFA grant of `/token`)
     /// from one client IP (SPEC §10).
     MfaPerIp,
+    /// Checks of a current password behind a token (`/change-password`,
+    /// `/mfa/totp/setup`) for one user: a stolen token is no
+    /// password-guessing oracle.
+    PasswordCheckPerUser,
+    /// The same checks from one client IP, whatever the user.
+    PasswordCheckPerIp,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 8] = [
         Rule::LoginPerIp,
         Rule::LoginPerEmail,
         Rule::RegisterPerIp,
         Rule::MailRequestPerIp,
         Rule::MailPerEmail,
         Rule::MfaPerIp,
+        Rule::PasswordCheckPerUser,
+        Rule::PasswordCheckPerIp,
     ];
 
     /// The rule's name in metrics and Redis keys.
@@ -78,6 +87,8 @@ impl Rule {
             Rule::MailRequestPerIp => "mail_request_per_ip",
             Rule::MailPerEmail => "mail_per_email",
             Rule::MfaPerIp => "mfa_per_ip",
+            Rule::PasswordCheckPerUser => "password_check_per_user",
+            Rule::PasswordCheckPerIp => "password_check_per_ip",
         }
     }
 
@@ -93,6 +104,8 @@ impl Rule {
             Rule::MailRequestPerIp => config.mail_request_per_ip,
             Rule::MailPerEmail => config.mail_per_email,
             Rule::MfaPerIp => config.mfa_per_ip,
+            Rule::PasswordCheckPerUser => config.password_check_per_user,
+            Rule::PasswordCheckPerIp => config.password_check_per_ip,
         }
     }
 }
@@ -134,6 +147,10 @@ enum Decision {
     Limited(Duration),
 }
 
+/// What stands for the client IP in the keys of per-(e-mail, IP) rules when
+/// the IP is unknown: all such requests share one count per address.
+pub const NO_CLIENT_IP: &str = "no client IP";
+
 /// A rule's counter key: a digest of the rule and what it counts by.
 type Key = [u8; 16];
 
@@ -154,9 +171,11 @@ fn key(rule: Rule, parts: &[&str]) -> Key {
 /// [`Flows`](crate::flows::Flows).
 pub struct Limits {
     enabled: bool,
-    rates: [Rate; 6],
+    rates: [Rate; Rule::ALL.len()],
     memory: Arc<MemoryCounters>,
     redis: Option<Arc<RedisCounters>>,
+    /// Whether a request without a client IP was already logged.
+    warned_unknown_ip: AtomicBool,
 }
 
 impl std::fmt::Debug for Limits {
@@ -197,6 +216,7 @@ impl Limits {
             rates,
             memory,
             redis,
+            warned_unknown_ip: AtomicBool::new(false),
         };
         if limits.enabled {
             limits.backend().report();
@@ -244,6 +264,21 @@ impl Limits {
         })
     }
 
+    /// Logs, once per process, that a limited request came without a client
+    /// IP (the router served without connection info, or a flow called
+    /// without one): the per-IP rules cannot apply to it, only those keyed
+    /// without the IP.
+    pub fn warn_unknown_client_ip(&self) {
+        if self.enabled && !self.warned_unknown_ip.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "rate limits: a request came without a client IP (serve the router with \
+                 connection info, e.g. into_make_service_with_connect_info::<SocketAddr>()); \
+                 the per-IP limits cannot apply to such requests, the per-e-mail and \
+                 per-account ones still do"
+            );
+        }
+    }
+
     /// Counts a request under `rule` for the key made of `parts`; over the
     /// limit, [`Error::RateLimited`] (429 with `Retry-After`), counted in
     /// `portcullis_rate_limited_total{rule}`.
@@ -256,11 +291,15 @@ impl Limits {
         }
     }
 
-    /// The per-IP `rule` for `client` (nothing when its IP is unknown).
+    /// The per-IP `rule` for `client`; when its IP is unknown, nothing (and
+    /// the warning of [`Limits::warn_unknown_client_ip`]).
     pub async fn check_client(&self, rule: Rule, client: &ClientInfo) -> Result<()> {
         match Self::client_key(client) {
             Some(ip) => self.check(rule, &[&ip]).await,
-            None => Ok(()),
+            None => {
+                self.warn_unknown_client_ip();
+                Ok(())
+            }
         }
     }
 
