@@ -19,7 +19,7 @@
 //! | bodies | oversized (413), deeply nested (400), stalled (408) |
 //! | the client IP | `X-Forwarded-For` from untrusted and trusted peers |
 //! | the host | files readable by other local users; `/metrics` in production |
-//! | the limits (`attacks_limits.rs`) | a stolen token guessing the password; one account filling the hashing queue; logins without a client IP |
+//! | the limits (`attacks_limits.rs`) | a stolen token guessing the password; one account filling the hashing queue; logins without a client IP; a botnet of many /64s guessing one account |
 
 #[macro_use]
 mod common;

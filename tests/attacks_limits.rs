@@ -8,6 +8,7 @@
 //! | a stolen access token guessing the password on `/change-password` and `/mfa/totp/setup` | limited per user and per IP, recorded, a 429 hashes nothing |
 //! | one account filling the hashing queue | each caller holds at most its share of the queue |
 //! | logins through a router served without connection info (no client IP) | still limited per e-mail |
+//! | a botnet of many /64s guessing one account | a budget of failed logins per account; device tokens let the owner in |
 
 #[macro_use]
 mod common;
@@ -257,5 +258,126 @@ both_backends!(
         app.login_json(&other, PASSWORD)
             .await
             .expect_ok(StatusCode::OK);
+    }
+);
+
+// ---- a botnet guessing one account ---------------------------------------------
+
+/// `POST /login/json` as a proxy forwarding for `ip`, with a device token
+/// in the `Portcullis-Device` header when given.
+async fn login_from(
+    app: &TestApp,
+    ip: &str,
+    email: &str,
+    password: &str,
+    device: Option<&str>,
+) -> Reply {
+    let mut request = app
+        .request(Method::POST, "/login/json")
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": password}));
+    if let Some(device) = device {
+        request = request.header("portcullis-device", device);
+    }
+    app.send(request).await
+}
+
+/// The subjects of the mail queued for `to`, once the server has shut down
+/// (so that its background work has ended).
+async fn subjects_after_shutdown(app: &TestApp, to: &str) -> Vec<String> {
+    assert!(
+        app.portcullis
+            .shutdown(std::time::Duration::from_secs(10))
+            .await,
+        "background work did not finish"
+    );
+    let store = portcullis::store::Store::connect(&app.db.url)
+        .await
+        .expect("reopen the store");
+    let subjects = sqlx::query_scalar::<sqlx::Any, String>(
+        "SELECT subject FROM mail_queue WHERE recipient = $1 ORDER BY id",
+    )
+    .bind(to)
+    .fetch_all(store.pool())
+    .await
+    .expect("read mail_queue");
+    store.close().await;
+    subjects
+}
+
+/// The subject of the mail telling an owner their account is held back.
+const HELD_BACK: &str = "Sign-ins to your account are being held back";
+
+// A botnet guesses one account's password from many /64s, each within its
+// per-IP and per-(e-mail, IP) limits. Past `RATE_LIMIT_LOGIN_PER_ACCOUNT`
+// failures (4 here) from anywhere, logins for the account are refused 429
+// without hashing, even with the right password, even from a new address;
+// the owner's device that signed in before still gets in (its device token,
+// as header or cookie); the owner gets one mail, not one per refusal. An
+// unregistered address behaves the same (no enumeration by the 429).
+both_backends!(
+    a_botnet_gets_at_most_the_account_budget,
+    vars[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN_PER_ACCOUNT", "4/hour"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ],
+    |app| async move {
+        let owner = unique_email("owner");
+        app.register(&owner, PASSWORD).await;
+        let signed_in = login_from(&app, "203.0.113.7", &owner, PASSWORD, None).await;
+        let device = signed_in.expect_ok(StatusCode::OK)["device_token"]
+            .as_str()
+            .expect("a device token in the login answer")
+            .to_string();
+        let cookie = signed_in
+            .header("set-cookie")
+            .expect("a device cookie")
+            .to_string();
+        assert!(cookie.starts_with(&format!("portcullis_device={device};")), "{cookie}");
+        for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Max-Age=31536000"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        let stranger = unique_email("nobody");
+        for target in [&owner, &stranger] {
+            for n in 0..4 {
+                let bot = format!("2001:db8:{n}:1::9");
+                login_from(&app, &bot, target, OTHER_PASSWORD, None)
+                    .await
+                    .expect_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+            }
+        }
+        let jobs = hash_jobs(&app);
+        for target in [&owner, &stranger] {
+            for password in [OTHER_PASSWORD, PASSWORD] {
+                login_from(&app, "2001:db8:99:1::9", target, password, None)
+                    .await
+                    .expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+            }
+        }
+        // The owner from a new address, without the device: refused too.
+        login_from(&app, "198.51.100.70", &owner, PASSWORD, None)
+            .await
+            .expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+        // The owner's device token is no key to another account.
+        login_from(&app, "198.51.100.70", &stranger, PASSWORD, Some(&device))
+            .await
+            .expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+        assert_eq!(hash_jobs(&app), jobs, "a refused login hashed");
+        // The owner's known device, from anywhere: in, by header or cookie.
+        login_from(&app, "198.51.100.71", &owner, PASSWORD, Some(&device))
+            .await
+            .expect_ok(StatusCode::OK);
+        app.send(
+            app.request(Method::POST, "/login/json")
+                .header("x-forwarded-for", "198.51.100.72")
+                .header("cookie", format!("portcullis_device={device}"))
+                .json(&json!({"email": owner, "password": PASSWORD})),
+        )
+        .await
+        .expect_ok(StatusCode::OK);
+        let subjects = subjects_after_shutdown(&app, &owner).await;
+        let notices = subjects.iter().filter(|s| *s == HELD_BACK).count();
+        assert_eq!(notices, 1, "{subjects:?}");
     }
 );

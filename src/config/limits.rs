@@ -34,6 +34,7 @@ pub(super) fn read(src: &Source<'_>) -> Result<RateLimitConfig, ConfigError> {
             Rate::per_minute(20),
             RATE,
         )?,
+        login_per_account: src.parse("RATE_LIMIT_LOGIN_PER_ACCOUNT", Rate::per_hour(50), RATE)?,
         redis_url: redis_url(src)?,
         redis_key_prefix: src
             .get("REDIS_KEY_PREFIX")
@@ -138,6 +139,7 @@ mod tests {
         assert_eq!(limits.mail_per_email, Rate::per_hour(3));
         assert_eq!(limits.password_check_per_user, Rate::per_minute(5));
         assert_eq!(limits.password_check_per_ip, Rate::per_minute(20));
+        assert_eq!(limits.login_per_account, Rate::per_hour(50));
         assert_eq!(limits.redis_url, None);
         assert_eq!(limits.redis_key_prefix, "portcullis:");
     }

@@ -148,6 +148,10 @@ pub struct RateLimitConfig {
     /// The same checks from one client IP, whatever the user
     /// (`RATE_LIMIT_PASSWORD_CHECK_PER_IP`).
     pub password_check_per_ip: Rate,
+    /// Failed logins for one account from all addresses, past which its
+    /// logins are refused except from known devices
+    /// (`RATE_LIMIT_LOGIN_PER_ACCOUNT`).
+    pub login_per_account: Rate,
     /// Redis shared by every instance (`REDIS_URL`); `None`: each instance
     /// counts in its own memory.
     pub redis_url: Option<String>,

@@ -19,8 +19,13 @@
 //! than a short one. IPv6 clients are counted per /64 (one subscriber's
 //! network), IPv4 clients per address.
 
+mod budget;
+mod device;
 mod memory;
 mod redis;
+
+pub use budget::Spent;
+pub use device::{DEVICE_TOKEN_TTL_SECS, DeviceTokens};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -63,11 +68,19 @@ pub enum Rule {
     PasswordCheckPerUser,
     /// The same checks from one client IP, whatever the user.
     PasswordCheckPerIp,
+    /// Failed logins for one account (its normalised e-mail, registered or
+    /// not) from anywhere: a budget ([`Limits::budget_left`],
+    /// [`Limits::spend`]); past it logins for the account are refused,
+    /// except from a device that signed in to it before ([`DeviceTokens`]).
+    LoginPerAccount,
+    /// Mails telling an owner that their account's budget of failed logins
+    /// is used up: one a day.
+    AccountNotice,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 10] = [
         Rule::LoginPerIp,
         Rule::LoginPerEmail,
         Rule::RegisterPerIp,
@@ -76,6 +89,8 @@ impl Rule {
         Rule::MfaPerIp,
         Rule::PasswordCheckPerUser,
         Rule::PasswordCheckPerIp,
+        Rule::LoginPerAccount,
+        Rule::AccountNotice,
     ];
 
     /// The rule's name in metrics and Redis keys.
@@ -89,6 +104,8 @@ impl Rule {
             Rule::MfaPerIp => "mfa_per_ip",
             Rule::PasswordCheckPerUser => "password_check_per_user",
             Rule::PasswordCheckPerIp => "password_check_per_ip",
+            Rule::LoginPerAccount => "login_per_account",
+            Rule::AccountNotice => "account_notice",
         }
     }
 
@@ -106,6 +123,11 @@ impl Rule {
             Rule::MfaPerIp => config.mfa_per_ip,
             Rule::PasswordCheckPerUser => config.password_check_per_user,
             Rule::PasswordCheckPerIp => config.password_check_per_ip,
+            Rule::LoginPerAccount => config.login_per_account,
+            Rule::AccountNotice => Rate {
+                count: 1,
+                per: Duration::from_secs(86_400),
+            },
         }
     }
 }
@@ -173,6 +195,8 @@ pub struct Limits {
     enabled: bool,
     rates: [Rate; Rule::ALL.len()],
     memory: Arc<MemoryCounters>,
+    /// The per-account budget of failed logins, in memory.
+    account_budget: Arc<budget::MemoryBudget>,
     redis: Option<Arc<RedisCounters>>,
     /// Whether a request without a client IP was already logged.
     warned_unknown_ip: AtomicBool,
@@ -215,6 +239,7 @@ impl Limits {
             enabled: config.enabled,
             rates,
             memory,
+            account_budget: Arc::new(budget::MemoryBudget::new(config.login_per_account)),
             redis,
             warned_unknown_ip: AtomicBool::new(false),
         };
@@ -231,7 +256,8 @@ impl Limits {
             return;
         }
         let memory = Arc::clone(&self.memory);
-        tasks.spawn_service(move |stop| memory.housekeeping(stop));
+        let budget = Arc::clone(&self.account_budget);
+        tasks.spawn_service(move |stop| memory.housekeeping(stop, budget));
         if let Some(redis) = &self.redis {
             let redis = Arc::clone(redis);
             tasks.spawn_service(move |stop| redis.supervise(stop));
@@ -307,6 +333,10 @@ impl Limits {
     /// (a mail not sent): whether it may go ahead.
     pub async fn allows(&self, rule: Rule, parts: &[&str]) -> bool {
         self.decide(rule, parts).await == Decision::Allowed
+    }
+
+    fn rate(&self, rule: Rule) -> Rate {
+        self.rates[rule.index()]
     }
 
     async fn decide(&self, rule: Rule, parts: &[&str]) -> Decision {
