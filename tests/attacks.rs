@@ -20,6 +20,7 @@
 //! | the client IP | `X-Forwarded-For` from untrusted and trusted peers |
 //! | the host | files readable by other local users; `/metrics` in production |
 //! | the second factor (in `mfa.rs`) | a stolen superuser session removing its own factor through the admin API, no code (`a_superuser_cannot_remove_their_own_factor_without_a_code`); a stolen session sending wrong codes to disable/regenerate to throttle or lock its owner's login (`a_stolen_session_cannot_lock_its_owners_login`) |
+//! | the limits (`attacks_limits.rs`) | a stolen token guessing the password; one account filling the hashing queue; logins without a client IP; a botnet of many /64s guessing one account |
 
 #[macro_use]
 mod common;

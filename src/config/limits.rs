@@ -24,6 +24,17 @@ pub(super) fn read(src: &Source<'_>) -> Result<RateLimitConfig, ConfigError> {
         )?,
         mail_per_email: src.parse("RATE_LIMIT_MAIL_PER_EMAIL", Rate::per_hour(3), RATE)?,
         mfa_per_ip: src.parse("RATE_LIMIT_MFA_PER_IP", Rate::per_minute(30), RATE)?,
+        password_check_per_user: src.parse(
+            "RATE_LIMIT_PASSWORD_CHECK",
+            Rate::per_minute(5),
+            RATE,
+        )?,
+        password_check_per_ip: src.parse(
+            "RATE_LIMIT_PASSWORD_CHECK_PER_IP",
+            Rate::per_minute(20),
+            RATE,
+        )?,
+        login_per_account: src.parse("RATE_LIMIT_LOGIN_PER_ACCOUNT", Rate::per_hour(50), RATE)?,
         redis_url: redis_url(src)?,
         redis_key_prefix: src
             .get("REDIS_KEY_PREFIX")
@@ -126,6 +137,9 @@ mod tests {
         assert_eq!(limits.register_per_ip, Rate::per_hour(20));
         assert_eq!(limits.mail_request_per_ip, Rate::per_hour(20));
         assert_eq!(limits.mail_per_email, Rate::per_hour(3));
+        assert_eq!(limits.password_check_per_user, Rate::per_minute(5));
+        assert_eq!(limits.password_check_per_ip, Rate::per_minute(20));
+        assert_eq!(limits.login_per_account, Rate::per_hour(50));
         assert_eq!(limits.redis_url, None);
         assert_eq!(limits.redis_key_prefix, "portcullis:");
     }

@@ -77,6 +77,10 @@ pub struct PasswordConfig {
     pub queue_capacity: usize,
     /// Threads that hash; defaults to the number of cores.
     pub workers: usize,
+    /// Hashes one caller (a user, a client IP) may have waiting or running
+    /// at once while rate limits are on (`HASH_QUEUE_PER_CALLER`): no one
+    /// fills the queue for everyone else.
+    pub per_caller: usize,
 }
 
 /// How outgoing mail is secured.
@@ -138,6 +142,16 @@ pub struct RateLimitConfig {
     /// Second steps of logins (`/mfa/verify`, the MFA grant of `/token`)
     /// from one client IP (`RATE_LIMIT_MFA_PER_IP`, SPEC §10).
     pub mfa_per_ip: Rate,
+    /// Checks of a current password behind a token (`/change-password`,
+    /// `/mfa/totp/setup`) for one user (`RATE_LIMIT_PASSWORD_CHECK`).
+    pub password_check_per_user: Rate,
+    /// The same checks from one client IP, whatever the user
+    /// (`RATE_LIMIT_PASSWORD_CHECK_PER_IP`).
+    pub password_check_per_ip: Rate,
+    /// Failed logins for one account from all addresses, past which its
+    /// logins are refused except from known devices
+    /// (`RATE_LIMIT_LOGIN_PER_ACCOUNT`).
+    pub login_per_account: Rate,
     /// Redis shared by every instance (`REDIS_URL`); `None`: each instance
     /// counts in its own memory.
     pub redis_url: Option<String>,

@@ -4,8 +4,12 @@
 use super::source::Source;
 use super::{ConfigError, HasherKind, PasswordConfig};
 
-/// `PASSWORD_HASHER`, `BCRYPT_ROUNDS`, `PASSWORD_MIN_LENGTH`, `HASH_WORKERS`
-/// and `HASH_QUEUE`.
+/// Hashes one caller may have waiting or running at once when
+/// `HASH_QUEUE_PER_CALLER` is not set: a sixteenth of the smallest queue.
+pub const DEFAULT_PER_CALLER: usize = 4;
+
+/// `PASSWORD_HASHER`, `BCRYPT_ROUNDS`, `PASSWORD_MIN_LENGTH`, `HASH_WORKERS`,
+/// `HASH_QUEUE` and `HASH_QUEUE_PER_CALLER`.
 pub(super) fn read(src: &Source<'_>) -> Result<PasswordConfig, ConfigError> {
     let hasher = match src.get("PASSWORD_HASHER").map(|v| v.to_ascii_lowercase()) {
         None => HasherKind::Argon2id,
@@ -38,11 +42,19 @@ pub(super) fn read(src: &Source<'_>) -> Result<PasswordConfig, ConfigError> {
     if queue_capacity < 64 {
         return Err(ConfigError::new("HASH_QUEUE", "must be at least 64"));
     }
+    let per_caller = src.positive("HASH_QUEUE_PER_CALLER", DEFAULT_PER_CALLER as u64)? as usize;
+    if per_caller > queue_capacity {
+        return Err(ConfigError::new(
+            "HASH_QUEUE_PER_CALLER",
+            "must not be more than HASH_QUEUE",
+        ));
+    }
     Ok(PasswordConfig {
         hasher,
         bcrypt_rounds,
         min_length,
         queue_capacity,
         workers,
+        per_caller,
     })
 }

@@ -37,6 +37,9 @@ impl std::fmt::Debug for RateLimitConfig {
             .field("mail_request_per_ip", &self.mail_request_per_ip)
             .field("mail_per_email", &self.mail_per_email)
             .field("mfa_per_ip", &self.mfa_per_ip)
+            .field("password_check_per_user", &self.password_check_per_user)
+            .field("password_check_per_ip", &self.password_check_per_ip)
+            .field("login_per_account", &self.login_per_account)
             .field(
                 "redis_url",
                 &self.redis_url.as_deref().map(redact_url_password),

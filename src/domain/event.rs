@@ -53,11 +53,14 @@ pub enum SecurityEvent {
     UserDeleted,
     /// A superuser (or the `user` commands) revoked every session of the account.
     SessionsRevoked,
+    /// A wrong current password was sent with a session (`/change-password`,
+    /// `/mfa/totp/setup`): someone holding a token guessing the password.
+    PasswordCheckFailed,
 }
 
 impl SecurityEvent {
     /// Every kind, in declaration order.
-    pub const ALL: [SecurityEvent; 22] = [
+    pub const ALL: [SecurityEvent; 23] = [
         Self::UserCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -80,6 +83,7 @@ impl SecurityEvent {
         Self::UserActivated,
         Self::UserDeleted,
         Self::SessionsRevoked,
+        Self::PasswordCheckFailed,
     ];
 
     /// The name stored in the `kind` column.
@@ -107,6 +111,7 @@ impl SecurityEvent {
             Self::UserActivated => "user_activated",
             Self::UserDeleted => "user_deleted",
             Self::SessionsRevoked => "sessions_revoked",
+            Self::PasswordCheckFailed => "password_check_failed",
         }
     }
 

@@ -3,12 +3,13 @@
 use super::{AuthSession, Flows};
 use crate::domain::{ClientInfo, SecurityEvent};
 use crate::error::{Error, Result};
-use crate::password::NewPassword;
+use crate::password::{HashCaller, NewPassword};
 
 impl Flows {
-    /// Checks the current password, sets the new one and revokes every other
-    /// session of the user (and outstanding reset links); the calling
-    /// session stays valid.
+    /// Checks the current password (limited and recorded, see
+    /// [`password_check`](super::password_check)), sets the new one and
+    /// revokes every other session of the user (and outstanding reset
+    /// links); the calling session stays valid.
     pub async fn change_password(
         &self,
         session: &AuthSession,
@@ -32,14 +33,13 @@ impl Flows {
             .user_by_id(user.id)
             .await?
             .ok_or(Error::TokenRevoked)?;
-        if !self
+        self.check_current_password(user.id, &record.password_hash, current_password, client)
+            .await?;
+        let caller = self.limits.enabled().then(|| HashCaller::user(user.id));
+        let hash = self
             .passwords
-            .verify(current_password, Some(&record.password_hash))
-            .await?
-        {
-            return Err(Error::InvalidPassword);
-        }
-        let hash = self.passwords.hash(&new_password).await?;
+            .hash_for(caller.as_ref(), &new_password)
+            .await?;
         let notice = self.password_changed_notice(&user.email, false);
         self.store
             .change_password(user.id, &hash, Some(&session.claims.sid), &notice)

@@ -2,9 +2,11 @@
 //! password grant of `/token`).
 
 use super::{Flows, LoginOutcome, TokenPair};
+use crate::clock::now_unix;
 use crate::domain::{ClientInfo, EmailAddress, SecurityEvent};
 use crate::error::{Error, Result};
-use crate::limits::{Limits, Rule};
+use crate::limits::{DeviceTokens, Limits, NO_CLIENT_IP, Rule, Spent};
+use crate::mail::login_budget_used_up_mail;
 use crate::password::NewPassword;
 use crate::store::{StillValid, email_key};
 
@@ -33,29 +35,93 @@ impl Flows {
     ///
     /// The limits count attempts per client IP and per (e-mail, client IP),
     /// never per e-mail alone: a stranger hammering an address only uses up
-    /// their own allowance, and its owner still gets in from elsewhere.
+    /// their own allowance, and its owner still gets in from elsewhere. A
+    /// login whose client IP is unknown is never unlimited: it counts under
+    /// the per-e-mail rule with every other IP-less login for that address
+    /// (and a warning is logged once).
     pub async fn sign_in(
         &self,
         email: &str,
         password: &str,
         client: &ClientInfo,
     ) -> Result<LoginOutcome> {
-        if let Some(ip) = Limits::client_key(client) {
-            self.limits.check(Rule::LoginPerIp, &[&ip]).await?;
+        self.sign_in_from_device(email, password, client, None)
+            .await
+    }
+
+    /// [`Flows::sign_in`] from a device that may have signed in before: a
+    /// valid device token for this account (`device`) passes the account's
+    /// budget of failed logins from all addresses (SPEC §7), which otherwise
+    /// refuses logins for it once used up (429, no hashing). The budget
+    /// counts failures per normalised e-mail, whether or not it is
+    /// registered; the owner of a registered one gets one mail when it is
+    /// used up. A login that opens a session answers a new device token.
+    pub async fn sign_in_from_device(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+        device: Option<&str>,
+    ) -> Result<LoginOutcome> {
+        let email_key = email_key(email);
+        match Limits::client_key(client) {
+            Some(ip) => {
+                self.limits.check(Rule::LoginPerIp, &[&ip]).await?;
+                self.limits
+                    .check(Rule::LoginPerEmail, &[&email_key, &ip])
+                    .await?;
+            }
+            // No IP (the library served without connection info, a flow
+            // called directly): the per-e-mail rule, keyed without the IP,
+            // so that every such caller shares one count per address.
+            None => {
+                self.limits.warn_unknown_client_ip();
+                self.limits
+                    .check(Rule::LoginPerEmail, &[&email_key, NO_CLIENT_IP])
+                    .await?;
+            }
+        }
+        let now = now_unix();
+        let devices = DeviceTokens::new(self.config.secret_key.as_bytes());
+        let device_user = device.and_then(|token| devices.check(token, &email_key, now));
+        if device_user.is_none() {
             self.limits
-                .check(Rule::LoginPerEmail, &[&email_key(email), &ip])
+                .budget_left(Rule::LoginPerAccount, &[&email_key])
                 .await?;
         }
         let record = match EmailAddress::parse(email, "email") {
             Ok(email) => self.store.user_by_email(email.as_str()).await?,
             Err(_) => None,
         };
+        // A device token of an account since deleted (and its address taken
+        // by another) is no device of this one.
+        if let Some(device_user) = device_user
+            && record.as_ref().map(|r| r.user.id) != Some(device_user)
+        {
+            self.limits
+                .budget_left(Rule::LoginPerAccount, &[&email_key])
+                .await?;
+        }
         let stored = record.as_ref().map(|r| r.password_hash.as_str());
-        let matched = self.passwords.verify(password, stored).await?;
+        let caller = self.login_caller(&email_key, client);
+        let matched = self
+            .passwords
+            .verify_for(caller.as_ref(), password, stored)
+            .await?;
         let known_id = record.as_ref().map(|r| r.user.id);
+        let owner = record.as_ref().map(|r| r.user.email.clone());
         let Some(record) = record.filter(|_| matched) else {
             metrics::counter!("portcullis_logins_total", "outcome" => "invalid_credentials")
                 .increment(1);
+            if self
+                .limits
+                .spend(Rule::LoginPerAccount, &[&email_key])
+                .await
+                == Spent::UsedUp
+            {
+                self.account_budget_used_up(owner.as_deref(), &email_key)
+                    .await;
+            }
             self.store
                 .record_event(known_id, SecurityEvent::LoginFailed, client)
                 .await?;
@@ -99,7 +165,40 @@ impl Flows {
         self.store
             .record_event(Some(user.id), SecurityEvent::LoginSucceeded, client)
             .await?;
+        let pair = TokenPair {
+            device_token: Some(devices.issue(user.id, &email_key, now)),
+            ..pair
+        };
         Ok(LoginOutcome::SignedIn(pair))
+    }
+
+    /// An account's budget of failed logins was just used up: logs it, and
+    /// mails the owner of a registered address (at most once a day; the
+    /// notice is counted for any address, and the mail queued in the
+    /// background, so that the answer is the same whether or not the
+    /// address is registered).
+    async fn account_budget_used_up(&self, owner: Option<&str>, email_key: &str) {
+        tracing::warn!(
+            "rate limits: an account's budget of failed logins is used up; \
+             logins for it are refused except from known devices"
+        );
+        metrics::counter!("portcullis_login_budget_used_up_total").increment(1);
+        let notify = self.limits.allows(Rule::AccountNotice, &[email_key]).await;
+        let Some(owner) = owner.filter(|_| notify) else {
+            return;
+        };
+        let when = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_else(|_| "just now".into());
+        let mail = login_budget_used_up_mail(&self.config.app_url, owner, &when);
+        let store = self.store.clone();
+        let mailer = self.mailer.clone();
+        self.tasks
+            .spawn("mailing a used-up login budget", async move {
+                store.enqueue_mail(&mail).await?;
+                mailer.wake();
+                Ok(())
+            });
     }
 
     /// Re-hashes a password known to match `old` under the current policy,

@@ -33,6 +33,7 @@ mod links;
 mod login;
 mod logout;
 mod mfa;
+mod password_check;
 mod password_reset;
 mod profile;
 mod refresh;

@@ -24,6 +24,12 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// A login's device token (SPEC §7): sent back as the
+    /// `Portcullis-Device` header (or the `portcullis_device` cookie), it
+    /// lets this device sign in to this account even while the account's
+    /// budget of failed logins is used up. Only in login answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
     /// When the refresh token expires (Unix seconds): the refresh cookie's
     /// lifetime. Not part of the answer.
     #[serde(skip)]
@@ -119,6 +125,7 @@ impl Flows {
             refresh_token: refresh.token,
             token_type: "bearer",
             expires_in: self.tokens.access_ttl_secs(),
+            device_token: None,
             refresh_expires_at: refresh.claims.exp,
         })
     }

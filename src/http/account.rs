@@ -13,7 +13,7 @@ use utoipa::{PartialSchema, ToSchema};
 use super::AppState;
 use super::body::{JsonBody, parse_query};
 use super::extract::{ActiveUser, AuthSession};
-use super::openapi::answers::{Busy, Inactive, Invalid, Unauthenticated};
+use super::openapi::answers::{Busy, Inactive, Invalid, PasswordCheckLimited, Unauthenticated};
 use super::openapi::schemas::{display_name, new_password};
 use super::response::{Envelope, EventPageView, Message, SessionView, UserView};
 use crate::domain::ClientInfo;
@@ -98,7 +98,7 @@ pub struct ChangePasswordRequest {
     responses(
         (status = 200, description = "Password changed", body = Envelope<Message>),
         (status = 400, description = "INVALID_PASSWORD: the current password is wrong", body = ErrorEnvelope),
-        Unauthenticated, Inactive, Invalid, Busy,
+        Unauthenticated, Inactive, Invalid, PasswordCheckLimited, Busy,
     ))]
 pub async fn change_password(
     State(state): State<AppState>,

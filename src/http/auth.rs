@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::body::{FormBody, JsonBody, OptionalJsonBody};
 use super::cookie::{self, CsrfCheck, clear_refresh_cookie, set_refresh_cookie};
+use super::device::{DeviceToken, set_device_cookie};
 use super::extract::AuthSession;
 use super::openapi::answers::{Busy, Invalid, RateLimited, Unauthenticated};
 use super::openapi::schemas::{display_name, email_address, new_password};
@@ -95,16 +96,18 @@ pub struct LoginForm {
 pub async fn login_form(
     State(state): State<AppState>,
     client: ClientInfo,
+    DeviceToken(device): DeviceToken,
     _: CsrfCheck,
     FormBody(form): FormBody<LoginForm>,
 ) -> Result<Response> {
     let outcome = state
         .flows
-        .sign_in(&form.username, &form.password, &client)
+        .sign_in_from_device(&form.username, &form.password, &client, device.as_deref())
         .await?;
     Ok(match outcome {
         LoginOutcome::SignedIn(pair) => {
             let answer = no_store(Json(FormLoginAnswer::new(pair.clone())).into_response());
+            let answer = set_device_cookie(&state.config, answer, &pair);
             set_refresh_cookie(&state.config, answer, &pair)
         }
         LoginOutcome::SecondFactorRequired(challenge) => {
@@ -136,16 +139,18 @@ pub struct LoginJson {
 pub async fn login_json(
     State(state): State<AppState>,
     client: ClientInfo,
+    DeviceToken(device): DeviceToken,
     _: CsrfCheck,
     JsonBody(req): JsonBody<LoginJson>,
 ) -> Result<Response> {
     let outcome = state
         .flows
-        .sign_in(&req.email, &req.password, &client)
+        .sign_in_from_device(&req.email, &req.password, &client, device.as_deref())
         .await?;
     Ok(match outcome {
         LoginOutcome::SignedIn(pair) => {
             let answer = no_store(Envelope::ok(&pair).into_response());
+            let answer = set_device_cookie(&state.config, answer, &pair);
             set_refresh_cookie(&state.config, answer, &pair)
         }
         LoginOutcome::SecondFactorRequired(challenge) => {

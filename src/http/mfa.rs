@@ -10,7 +10,9 @@ use super::AppState;
 use super::body::JsonBody;
 use super::cookie::{CsrfCheck, set_refresh_cookie};
 use super::extract::AuthSession;
-use super::openapi::answers::{Busy, Inactive, Invalid, RateLimited, Unauthenticated};
+use super::openapi::answers::{
+    Busy, Inactive, Invalid, PasswordCheckLimited, RateLimited, Unauthenticated,
+};
 use super::response::{Envelope, Message, no_store, rfc3339};
 use crate::domain::ClientInfo;
 use crate::error::{ErrorEnvelope, Result};
@@ -133,16 +135,17 @@ pub struct SetupRequest {
         (status = 200, description = "The pending secret", body = Envelope<TotpSetup>),
         (status = 400, description = "INVALID_PASSWORD", body = ErrorEnvelope),
         (status = 409, description = "MFA_ALREADY_ENABLED", body = ErrorEnvelope),
-        Unauthenticated, Inactive, Invalid, Busy,
+        Unauthenticated, Inactive, Invalid, PasswordCheckLimited, Busy,
     ))]
 pub async fn setup(
     State(state): State<AppState>,
+    client: ClientInfo,
     session: AuthSession,
     JsonBody(req): JsonBody<SetupRequest>,
 ) -> Result<Response> {
     let setup = state
         .flows
-        .begin_totp_setup(&session, &req.password)
+        .begin_totp_setup(&session, &req.password, &client)
         .await?;
     Ok(no_store(Envelope::ok(setup).into_response()))
 }

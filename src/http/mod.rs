@@ -21,6 +21,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cookie;
+pub mod device;
 pub mod extract;
 pub mod links;
 pub mod mfa;

@@ -12,6 +12,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use super::AppState;
 use super::body::{FORM, is_json, media_type, parse_form, parse_json, read_bytes};
 use super::cookie::{CsrfCheck, set_refresh_cookie};
+use super::device::{DeviceToken, set_device_cookie};
 use super::openapi::answers::{Busy, RateLimited};
 use super::response::{TokenPair, no_store};
 use crate::domain::ClientInfo;
@@ -171,6 +172,7 @@ impl From<TokenJson> for TokenForm {
 pub async fn token(
     State(state): State<AppState>,
     client: ClientInfo,
+    DeviceToken(device): DeviceToken,
     _: CsrfCheck,
     req: Request,
 ) -> Result<Response> {
@@ -207,7 +209,11 @@ pub async fn token(
                     "Missing username or password",
                 ));
             };
-            match state.flows.sign_in(username, password, &client).await {
+            let signed_in = state
+                .flows
+                .sign_in_from_device(username, password, &client, device.as_deref())
+                .await;
+            match signed_in {
                 Ok(LoginOutcome::SignedIn(pair)) => Ok(pair),
                 Ok(LoginOutcome::SecondFactorRequired(challenge)) => {
                     return Ok(mfa_required(challenge));
@@ -266,11 +272,11 @@ pub async fn token(
         }
     };
     match result {
-        Ok(pair) => Ok(set_refresh_cookie(
-            &state.config,
-            no_store(Json(&pair).into_response()),
-            &pair,
-        )),
+        Ok(pair) => {
+            let answer = no_store(Json(&pair).into_response());
+            let answer = set_device_cookie(&state.config, answer, &pair);
+            Ok(set_refresh_cookie(&state.config, answer, &pair))
+        }
         Err(e @ (Error::Unavailable | Error::RateLimited { .. } | Error::Internal(_))) => Err(e),
         Err(e) => Ok(oauth_error(OAuthErrorCode::InvalidGrant, &e.to_string())),
     }

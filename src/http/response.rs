@@ -267,7 +267,8 @@ pub struct EventView {
     /// `logout`, `password_changed`, `password_reset_requested`,
     /// `password_reset`, `email_verified`, `refresh_reuse_detected`,
     /// `user_updated`, `user_deactivated`, `user_activated`, `user_deleted`,
-    /// `sessions_revoked`, or a kind a newer version records.
+    /// `sessions_revoked`, `password_check_failed`, or a kind a newer
+    /// version records.
     kind: String,
     /// Whose account it is about.
     user_id: Option<i64>,

@@ -179,7 +179,11 @@ impl MemoryCounters {
     /// Every minute, drops the counters that are back to their initial
     /// state, so that memory follows the clients of the last period, not
     /// every client ever seen.
-    pub(super) async fn housekeeping(self: std::sync::Arc<Self>, stop: CancellationToken) {
+    pub(super) async fn housekeeping(
+        self: std::sync::Arc<Self>,
+        stop: CancellationToken,
+        budget: std::sync::Arc<super::budget::MemoryBudget>,
+    ) {
         let mut every = tokio::time::interval(HOUSEKEEPING_INTERVAL);
         every.tick().await;
         loop {
@@ -193,6 +197,7 @@ impl MemoryCounters {
                 counters.overflow.retain_recent();
                 counters.overflow.shrink_to_fit();
             }
+            budget.forget_idle();
         }
     }
 }

@@ -19,11 +19,17 @@
 //! than a short one. IPv6 clients are counted per /64 (one subscriber's
 //! network), IPv4 clients per address.
 
+mod budget;
+mod device;
 mod memory;
 mod redis;
 
+pub use budget::Spent;
+pub use device::{DEVICE_TOKEN_TTL_SECS, DeviceTokens};
+
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ipnet::Ipv6Net;
@@ -56,17 +62,35 @@ pub enum Rule {
     /// Second steps of logins (`/mfa/verify`, the MFA grant of `/token`)
     /// from one client IP (SPEC §10).
     MfaPerIp,
+    /// Checks of a current password behind a token (`/change-password`,
+    /// `/mfa/totp/setup`) for one user: a stolen token is no
+    /// password-guessing oracle.
+    PasswordCheckPerUser,
+    /// The same checks from one client IP, whatever the user.
+    PasswordCheckPerIp,
+    /// Failed logins for one account (its normalised e-mail, registered or
+    /// not) from anywhere: a budget ([`Limits::budget_left`],
+    /// [`Limits::spend`]); past it logins for the account are refused,
+    /// except from a device that signed in to it before ([`DeviceTokens`]).
+    LoginPerAccount,
+    /// Mails telling an owner that their account's budget of failed logins
+    /// is used up: one a day.
+    AccountNotice,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 10] = [
         Rule::LoginPerIp,
         Rule::LoginPerEmail,
         Rule::RegisterPerIp,
         Rule::MailRequestPerIp,
         Rule::MailPerEmail,
         Rule::MfaPerIp,
+        Rule::PasswordCheckPerUser,
+        Rule::PasswordCheckPerIp,
+        Rule::LoginPerAccount,
+        Rule::AccountNotice,
     ];
 
     /// The rule's name in metrics and Redis keys.
@@ -78,6 +102,10 @@ impl Rule {
             Rule::MailRequestPerIp => "mail_request_per_ip",
             Rule::MailPerEmail => "mail_per_email",
             Rule::MfaPerIp => "mfa_per_ip",
+            Rule::PasswordCheckPerUser => "password_check_per_user",
+            Rule::PasswordCheckPerIp => "password_check_per_ip",
+            Rule::LoginPerAccount => "login_per_account",
+            Rule::AccountNotice => "account_notice",
         }
     }
 
@@ -93,6 +121,13 @@ impl Rule {
             Rule::MailRequestPerIp => config.mail_request_per_ip,
             Rule::MailPerEmail => config.mail_per_email,
             Rule::MfaPerIp => config.mfa_per_ip,
+            Rule::PasswordCheckPerUser => config.password_check_per_user,
+            Rule::PasswordCheckPerIp => config.password_check_per_ip,
+            Rule::LoginPerAccount => config.login_per_account,
+            Rule::AccountNotice => Rate {
+                count: 1,
+                per: Duration::from_secs(86_400),
+            },
         }
     }
 }
@@ -134,6 +169,10 @@ enum Decision {
     Limited(Duration),
 }
 
+/// What stands for the client IP in the keys of per-(e-mail, IP) rules when
+/// the IP is unknown: all such requests share one count per address.
+pub const NO_CLIENT_IP: &str = "no client IP";
+
 /// A rule's counter key: a digest of the rule and what it counts by.
 type Key = [u8; 16];
 
@@ -154,9 +193,13 @@ fn key(rule: Rule, parts: &[&str]) -> Key {
 /// [`Flows`](crate::flows::Flows).
 pub struct Limits {
     enabled: bool,
-    rates: [Rate; 6],
+    rates: [Rate; Rule::ALL.len()],
     memory: Arc<MemoryCounters>,
+    /// The per-account budget of failed logins, in memory.
+    account_budget: Arc<budget::MemoryBudget>,
     redis: Option<Arc<RedisCounters>>,
+    /// Whether a request without a client IP was already logged.
+    warned_unknown_ip: AtomicBool,
 }
 
 impl std::fmt::Debug for Limits {
@@ -196,7 +239,9 @@ impl Limits {
             enabled: config.enabled,
             rates,
             memory,
+            account_budget: Arc::new(budget::MemoryBudget::new(config.login_per_account)),
             redis,
+            warned_unknown_ip: AtomicBool::new(false),
         };
         if limits.enabled {
             limits.backend().report();
@@ -211,7 +256,8 @@ impl Limits {
             return;
         }
         let memory = Arc::clone(&self.memory);
-        tasks.spawn_service(move |stop| memory.housekeeping(stop));
+        let budget = Arc::clone(&self.account_budget);
+        tasks.spawn_service(move |stop| memory.housekeeping(stop, budget));
         if let Some(redis) = &self.redis {
             let redis = Arc::clone(redis);
             tasks.spawn_service(move |stop| redis.supervise(stop));
@@ -244,6 +290,21 @@ impl Limits {
         })
     }
 
+    /// Logs, once per process, that a limited request came without a client
+    /// IP (the router served without connection info, or a flow called
+    /// without one): the per-IP rules cannot apply to it, only those keyed
+    /// without the IP.
+    pub fn warn_unknown_client_ip(&self) {
+        if self.enabled && !self.warned_unknown_ip.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "rate limits: a request came without a client IP (serve the router with \
+                 connection info, e.g. into_make_service_with_connect_info::<SocketAddr>()); \
+                 the per-IP limits cannot apply to such requests, the per-e-mail and \
+                 per-account ones still do"
+            );
+        }
+    }
+
     /// Counts a request under `rule` for the key made of `parts`; over the
     /// limit, [`Error::RateLimited`] (429 with `Retry-After`), counted in
     /// `portcullis_rate_limited_total{rule}`.
@@ -256,11 +317,15 @@ impl Limits {
         }
     }
 
-    /// The per-IP `rule` for `client` (nothing when its IP is unknown).
+    /// The per-IP `rule` for `client`; when its IP is unknown, nothing (and
+    /// the warning of [`Limits::warn_unknown_client_ip`]).
     pub async fn check_client(&self, rule: Rule, client: &ClientInfo) -> Result<()> {
         match Self::client_key(client) {
             Some(ip) => self.check(rule, &[&ip]).await,
-            None => Ok(()),
+            None => {
+                self.warn_unknown_client_ip();
+                Ok(())
+            }
         }
     }
 
@@ -268,6 +333,10 @@ impl Limits {
     /// (a mail not sent): whether it may go ahead.
     pub async fn allows(&self, rule: Rule, parts: &[&str]) -> bool {
         self.decide(rule, parts).await == Decision::Allowed
+    }
+
+    fn rate(&self, rule: Rule) -> Rate {
+        self.rates[rule.index()]
     }
 
     async fn decide(&self, rule: Rule, parts: &[&str]) -> Decision {

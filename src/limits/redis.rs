@@ -30,12 +30,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// GCRA on one key. `KEYS[1]`: the counter, holding the theoretical arrival
 /// time (TAT) in milliseconds of Redis's clock. `ARGV[1]`: the emission
-/// interval `T` (period / count) in ms; `ARGV[2]`: the burst (count).
+/// interval `T` (period / count) in ms; `ARGV[2]`: the burst (count);
+/// `ARGV[3]`: `peek` to only look (budgets, see [`super::budget`]).
 /// A request at `now` conforms if `now >= TAT - T * (burst - 1)`; then the
 /// TAT becomes `max(TAT, now) + T` and the key expires when the TAT is
-/// reached (its state is then the initial one). Returns 0 when allowed,
-/// else the milliseconds until a request would conform. Milliseconds keep
-/// every number within the 14 significant digits Lua writes out exactly.
+/// reached (its state is then the initial one). Returns 0 when allowed
+/// (-1 when allowed and the next request would not be), else the
+/// milliseconds until a request would conform. Milliseconds keep every
+/// number within the 14 significant digits Lua writes out exactly.
 const GCRA: &str = r"
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -49,10 +51,25 @@ local allowed_at = tat - interval * (burst - 1)
 if now < allowed_at then
   return allowed_at - now
 end
+if ARGV[3] == 'peek' then
+  return 0
+end
 local next_tat = tat + interval
 redis.call('SET', KEYS[1], next_tat, 'PX', next_tat - now)
+if now < next_tat - interval * (burst - 1) then
+  return -1
+end
 return 0
 ";
+
+/// What the script is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Count the request if it conforms.
+    Count,
+    /// Only say whether a request would conform.
+    Peek,
+}
 
 /// The connection in use, numbered so that a failure seen on an old
 /// connection does not drop a newer one.
@@ -154,6 +171,17 @@ impl RedisCounters {
     /// The decision for `key` under `rule`, or `None` when Redis cannot give
     /// one in time (then memory decides).
     pub(super) async fn decide(&self, rule: Rule, key: &Key, rate: Rate) -> Option<Decision> {
+        self.run(rule, key, rate, Mode::Count)
+            .await
+            .map(|wait_ms| match wait_ms {
+                ..=0 => Decision::Allowed,
+                wait => Decision::Limited(Duration::from_millis(wait as u64)),
+            })
+    }
+
+    /// The script's answer for `key` under `rule` in `mode` (see [`GCRA`]),
+    /// or `None` when Redis cannot give one in time.
+    pub(super) async fn run(&self, rule: Rule, key: &Key, rate: Rate, mode: Mode) -> Option<i64> {
         let (generation, mut connection) = {
             let slot = self.slot();
             (slot.generation, slot.connection.clone()?)
@@ -161,13 +189,14 @@ impl RedisCounters {
         let interval_ms = (rate.per.as_millis() / u128::from(rate.count.max(1))).max(1) as u64;
         let redis_key = format!("{}rl:{}:{}", self.prefix, rule.name(), hex(key));
         let mut invocation = self.script.key(redis_key);
-        invocation.arg(interval_ms).arg(rate.count);
+        let mode = match mode {
+            Mode::Count => "count",
+            Mode::Peek => "peek",
+        };
+        invocation.arg(interval_ms).arg(rate.count).arg(mode);
         let call = invocation.invoke_async::<i64>(&mut connection);
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(Ok(0)) => Some(Decision::Allowed),
-            Ok(Ok(wait_ms)) => Some(Decision::Limited(Duration::from_millis(
-                wait_ms.max(1) as u64
-            ))),
+            Ok(Ok(answer)) => Some(answer),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "rate limits: Redis call failed");
                 self.lose(generation);

@@ -124,6 +124,23 @@ pub fn password_changed_mail(app_url: &str, to: &str, when: &str, by_reset: bool
     )
 }
 
+/// "Sign-ins to your account are being held back": the account's budget of
+/// failed logins from all addresses is used up (SPEC §7), sent once when it
+/// happens (at most once a day).
+pub fn login_budget_used_up_mail(app_url: &str, to: &str, when: &str) -> OutgoingMail {
+    compose(
+        to,
+        "Sign-ins to your account are being held back",
+        &[
+            &format!(
+                "On {when} there were so many failed sign-ins to your account, from wherever they came, that new sign-ins with its password are refused for a while."
+            ),
+            "You can still sign in from a device or browser you signed in from before. If the failed attempts were not you, someone is guessing your password: choose a strong one that you use nowhere else, and turn on the second factor.",
+        ],
+        Some(("Go to the application", format!("{app_url}/"))),
+    )
+}
+
 /// The mails of the second factor (SPEC §10), one per thing that happened
 /// to it; each says when, and what to do if it was not the owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,11 @@
 
 mod policy;
 mod pool;
+mod share;
 
 pub use policy::{MAX_PASSWORD_CHARS, NewPassword, is_common_password};
 pub use pool::PasswordHasherPool;
+pub use share::HashCaller;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};

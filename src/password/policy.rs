@@ -93,6 +93,7 @@ mod tests {
             min_length: 8,
             queue_capacity: 64,
             workers: 1,
+            per_caller: 4,
         }
     }
 

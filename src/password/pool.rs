@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+use super::share::{HashCaller, Shares};
 use super::{
     BCRYPT_MAX_BYTES, HashMemory, HashPolicy, NewPassword, hash_password, hash_password_in,
     is_bcrypt, needs_rehash, verify_password_in,
@@ -70,13 +71,16 @@ impl Workers {
 
 /// Runs hashing on `workers` fixed threads with at most `queue_capacity`
 /// more waiting; past that, callers get [`Error::Unavailable`] (503 with
-/// `Retry-After`) instead of an unbounded wait.
+/// `Retry-After`) instead of an unbounded wait. A hash done for a named
+/// [`HashCaller`] also counts against that caller's share of the queue
+/// (`per_caller` places); past it the caller gets 429 `RATE_LIMITED`.
 #[derive(Clone)]
 pub struct PasswordHasherPool {
     policy: HashPolicy,
     workers: Arc<Workers>,
     running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
+    shares: Arc<Shares>,
     dummy_hash: Arc<str>,
     /// Hashes and verifications started, since the pool was made.
     started: Arc<AtomicU64>,
@@ -157,6 +161,7 @@ impl PasswordHasherPool {
             workers: Arc::new(Workers::start(cfg.workers)?),
             running: Arc::new(Semaphore::new(cfg.workers)),
             admitted: Arc::new(Semaphore::new(cfg.workers + cfg.queue_capacity)),
+            shares: Arc::new(Shares::new(cfg.per_caller)),
             dummy_hash: dummy.into(),
             started: Arc::new(AtomicU64::new(0)),
             costs: Arc::new(costs),
@@ -176,8 +181,10 @@ impl PasswordHasherPool {
 
     async fn run<T: Send + 'static>(
         &self,
+        caller: Option<&HashCaller>,
         job: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
     ) -> Result<T> {
+        let share = caller.map(|c| self.shares.take(c)).transpose()?;
         let Ok(admission) = self.admitted.clone().try_acquire_owned() else {
             metrics::counter!("portcullis_hash_rejected_total").increment(1);
             return Err(Error::Unavailable);
@@ -193,7 +200,7 @@ impl PasswordHasherPool {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.workers.send(Box::new(move |memory: &mut HashMemory| {
             let out = job(memory);
-            drop((worker, admission));
+            drop((worker, admission, share));
             let _ = reply.send(out);
         }))?;
         let out = answer
@@ -206,11 +213,22 @@ impl PasswordHasherPool {
 
     /// Hashes a policy-checked password.
     pub async fn hash(&self, password: &NewPassword) -> Result<String> {
+        self.hash_for(None, password).await
+    }
+
+    /// [`PasswordHasherPool::hash`] for `caller`, within its share of the queue.
+    pub async fn hash_for(
+        &self,
+        caller: Option<&HashCaller>,
+        password: &NewPassword,
+    ) -> Result<String> {
         let password = password.expose().to_string();
         let policy = self.policy;
-        self.run(move |memory| hash_password_in(&password, policy, memory))
-            .await?
-            .map_err(Error::internal)
+        self.run(caller, move |memory| {
+            hash_password_in(&password, policy, memory)
+        })
+        .await?
+        .map_err(Error::internal)
     }
 
     /// Verifies `password` against `stored`; with no stored hash (unknown
@@ -222,12 +240,23 @@ impl PasswordHasherPool {
     /// its timing tells nothing about the account. A kind of hash is known
     /// once one of its verifications has been measured.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool> {
+        self.verify_for(None, password, stored).await
+    }
+
+    /// [`PasswordHasherPool::verify`] for `caller`, within its share of the
+    /// queue: past it, 429 `RATE_LIMITED` without hashing.
+    pub async fn verify_for(
+        &self,
+        caller: Option<&HashCaller>,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<bool> {
         let known = stored.is_some();
         let hash = stored.map_or_else(|| self.dummy_hash.to_string(), str::to_string);
         let password = password.to_string();
         let measured = hash.clone();
         let (outcome, began, took) = self
-            .run(move |memory| {
+            .run(caller, move |memory| {
                 let began = Instant::now();
                 let short_cut = is_bcrypt_over_limit(&password, &hash);
                 let outcome = verify_password_in(&password, &hash, memory);
@@ -270,6 +299,7 @@ mod tests {
             min_length: 8,
             queue_capacity: queue,
             workers,
+            per_caller: 4,
         }
     }
 
@@ -294,7 +324,7 @@ mod tests {
         let busy = {
             let pool = pool.clone();
             tokio::spawn(async move {
-                pool.run(move |_| {
+                pool.run(None, move |_| {
                     let _ = running.send(());
                     let _ = released.recv();
                 })

@@ -66,6 +66,7 @@ pub struct AppBuilder {
     mail: MailMode,
     fields: Vec<UserField>,
     routes: axum::Router<AppState>,
+    connect_info: bool,
 }
 
 impl AppBuilder {
@@ -94,6 +95,13 @@ impl AppBuilder {
     /// extractors), served beside Portcullis's router.
     pub fn routes(mut self, routes: axum::Router<AppState>) -> Self {
         self.routes = routes;
+        self
+    }
+
+    /// Serves the router without connection info (`into_make_service()`),
+    /// as an application that forgets it does: requests have no client IP.
+    pub fn without_connect_info(mut self) -> Self {
+        self.connect_info = false;
         self
     }
 
@@ -133,14 +141,22 @@ impl AppBuilder {
         };
         let portcullis = build(&db, &base_url, smtp_port, self.vars, self.fields).await;
         let router = portcullis.app(self.routes);
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("server");
-        });
+        let server = if self.connect_info {
+            tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await
+                .expect("server");
+            })
+        } else {
+            tokio::spawn(async move {
+                axum::serve(listener, router.into_make_service())
+                    .await
+                    .expect("server");
+            })
+        };
         let client = Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
@@ -241,6 +257,7 @@ impl TestApp {
             mail: MailMode::default(),
             fields: Vec::new(),
             routes: axum::Router::new(),
+            connect_info: true,
         }
     }
 

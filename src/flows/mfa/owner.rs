@@ -51,12 +51,14 @@ impl Flows {
         })
     }
 
-    /// Starts a TOTP setup (`POST /mfa/totp/setup`): the password again,
-    /// then a new secret, pending for 600 s until confirmed with a code.
+    /// Starts a TOTP setup (`POST /mfa/totp/setup`): the password again
+    /// (limited and recorded like `/change-password`'s), then a new secret,
+    /// pending for 600 s until confirmed with a code.
     pub async fn begin_totp_setup(
         &self,
         session: &AuthSession,
         password: &str,
+        client: &ClientInfo,
     ) -> Result<TotpSetup> {
         let user = &session.user;
         if !user.is_active {
@@ -70,13 +72,8 @@ impl Flows {
             .user_by_id(user.id)
             .await?
             .ok_or(Error::TokenRevoked)?;
-        if !self
-            .passwords
-            .verify(password, Some(&record.password_hash))
-            .await?
-        {
-            return Err(Error::InvalidPassword);
-        }
+        self.check_current_password(user.id, &record.password_hash, password, client)
+            .await?;
         let secret = new_totp_secret();
         let sealed = self.mfa_keys().encrypt_secret(user.id, &secret)?;
         let now = now_unix();

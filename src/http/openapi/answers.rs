@@ -2,7 +2,8 @@
 //!
 //! - Answers that a handler names in the `responses(…)` of its
 //!   `#[utoipa::path]` attribute, one status each: [`Unauthenticated`],
-//!   [`Inactive`], [`Invalid`], [`RateLimited`] and [`Busy`].
+//!   [`Inactive`], [`Invalid`], [`RateLimited`], [`PasswordCheckLimited`] and
+//!   [`Busy`].
 //! - Answers that follow from the router and the body extractors rather than
 //!   from a handler, added to the document by [`add_shared_answers`]: every
 //!   operation that takes a body can get 408, 413 and 415 (and 400
@@ -87,6 +88,10 @@ shared_answer! {
 
     /// 429 on the operations SPEC §7 rate-limits.
     RateLimited: "429" => error("RATE_LIMITED: too many attempts from this client or for this address")
+        .header("Retry-After", retry_after());
+
+    /// 429 on the checks of a current password behind a token (SPEC §7).
+    PasswordCheckLimited: "429" => error("RATE_LIMITED: too many current-password checks for this user (`RATE_LIMIT_PASSWORD_CHECK`) or from this client (`RATE_LIMIT_PASSWORD_CHECK_PER_IP`), or this user already has its share of the hashing queue (`HASH_QUEUE_PER_CALLER`); nothing was hashed")
         .header("Retry-After", retry_after());
 
     /// 503 where the database or password hashing is needed.
