@@ -313,10 +313,17 @@ pub fn generate(algorithm: Algorithm) -> Result<PemPair, String> {
     match algorithm {
         Algorithm::EdDSA => {
             use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-            use ed25519_dalek::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _};
+            use ed25519_dalek::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, KeypairBytes};
             let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
+            // PKCS#8 v1 (RFC 8410 §7): the seed alone. The v2 form, with the
+            // public key inside, is what OpenSSL and Python's `cryptography`
+            // refuse; both forms are read (see `public_jwk_of`).
+            let v1 = KeypairBytes {
+                secret_key: key.to_bytes(),
+                public_key: None,
+            };
             Ok(PemPair {
-                private_pem: key.to_pkcs8_pem(LineEnding::LF).map_err(|e| failed(&e))?,
+                private_pem: v1.to_pkcs8_pem(LineEnding::LF).map_err(|e| failed(&e))?,
                 public_pem: key
                     .verifying_key()
                     .to_public_key_pem(LineEnding::LF)
@@ -483,6 +490,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Ed25519 keys were written as PKCS#8 v2 (with the public key inside)
+    /// before: they still sign, under the same `kid`.
+    #[test]
+    fn eddsa_keys_in_the_pkcs8_v2_form_are_still_read() {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+        let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        let v2 = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let (_, own) = signing_key(Algorithm::EdDSA, v2.as_bytes()).unwrap();
+        use ed25519_dalek::pkcs8::EncodePublicKey as _;
+        let public = key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        assert_eq!(
+            verifying_key(Algorithm::EdDSA, public.as_bytes())
+                .unwrap()
+                .kid,
+            own.kid
+        );
     }
 
     #[test]
