@@ -340,13 +340,29 @@ impl TokenService {
         sid: &str,
         auth: SessionAuth,
     ) -> Result<IssuedToken> {
+        self.issue_access_until(user_id, email, email_verified, sid, auth, i64::MAX)
+    }
+
+    /// [`TokenService::issue_access_as`] with an `exp` of at most
+    /// `not_after` (Unix seconds): a session's access token never outlives
+    /// the session (its refresh token's expiry, which the session's absolute
+    /// end bounds).
+    pub fn issue_access_until(
+        &self,
+        user_id: i64,
+        email: &str,
+        email_verified: bool,
+        sid: &str,
+        auth: SessionAuth,
+        not_after: i64,
+    ) -> Result<IssuedToken> {
         let iat = now_unix();
         self.sign(Claims {
             sub: user_id.to_string(),
             email: Some(email.to_string()),
             email_verified: Some(email_verified),
             token_type: TokenType::Access,
-            exp: iat + self.access_ttl_secs(),
+            exp: iat.saturating_add(self.access_ttl_secs()).min(not_after),
             iat,
             jti: random_id(),
             sid: sid.to_string(),
