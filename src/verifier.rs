@@ -46,7 +46,16 @@
 //! [`VerifierBuilder::refetch_interval`], so that tokens with made-up `kid`s
 //! cannot make it hammer Portcullis. Concurrent requests share one fetch.
 //! When a fetch fails, the keys already known keep verifying and the fetch
-//! is retried after the same interval.
+//! is retried after the same interval, but for an hour at most
+//! ([`VerifierBuilder::max_stale`]) past the time they were due to be
+//! refreshed: from then on every token is answered 503
+//! `SERVICE_UNAVAILABLE` until a fetch succeeds (a key Portcullis has
+//! withdrawn, after a leak say, is not trusted forever).
+//!
+//! The JWKS URL must be `https://`: keys fetched in the clear could be
+//! replaced by anyone on the path. [`VerifierBuilder::allow_insecure_http`]
+//! accepts `http://` (a test, a sidecar on the same host), and only when
+//! it is called.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -78,6 +87,8 @@ pub struct VerifierBuilder {
     default_max_age: Duration,
     cache_bounds: (Duration, Duration),
     timeout: Duration,
+    max_stale: Duration,
+    allow_http: bool,
 }
 
 impl VerifierBuilder {
@@ -137,6 +148,22 @@ impl VerifierBuilder {
         self
     }
 
+    /// How long past their refresh time the keys keep verifying while every
+    /// fetch fails (default 1 hour); after that, tokens are answered 503
+    /// until a fetch succeeds.
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = max_stale;
+        self
+    }
+
+    /// Accepts an `http://` JWKS URL, whose keys anyone on the path could
+    /// replace: for tests or a Portcullis on the same host only. Without
+    /// it, [`VerifierBuilder::build`] refuses any URL but `https://`.
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
     /// The verifier. It fetches the keys at its first use.
     pub fn build(self) -> anyhow::Result<JwksVerifier> {
         if let Some(algorithm) = self.algorithm {
@@ -154,7 +181,13 @@ impl VerifierBuilder {
             "the JWKS URL {:?} is not an http(s) URL",
             self.url
         );
-        let client = http_client(self.tls)?;
+        anyhow::ensure!(
+            url.scheme_str() == Some("https") || self.allow_http,
+            "the JWKS URL {:?} is not https: keys fetched over http could be replaced in transit \
+             (call allow_insecure_http() to accept it, for tests or the same host only)",
+            self.url
+        );
+        let client = http_client(self.tls, self.allow_http)?;
         Ok(JwksVerifier {
             inner: Arc::new(Inner {
                 url,
@@ -166,6 +199,7 @@ impl VerifierBuilder {
                 default_max_age: self.default_max_age,
                 cache_bounds: self.cache_bounds,
                 timeout: self.timeout,
+                max_stale: self.max_stale,
                 keys: RwLock::new(Arc::new(KeyCache::empty())),
                 fetching: tokio::sync::Mutex::new(None),
             }),
@@ -179,15 +213,20 @@ type HttpClient = hyper_util::client::legacy::Client<
     http_body_util::Empty<Bytes>,
 >;
 
-/// An HTTP(S) client with `tls`, by default rustls (the `ring` backend that
-/// the rest of Portcullis's TLS uses) trusting the Mozilla roots.
-fn http_client(tls: Option<rustls::ClientConfig>) -> anyhow::Result<HttpClient> {
+/// An HTTPS client with `tls`, by default rustls (the `ring` backend that
+/// the rest of Portcullis's TLS uses) trusting the Mozilla roots; it also
+/// speaks plain HTTP when `allow_http`.
+fn http_client(tls: Option<rustls::ClientConfig>, allow_http: bool) -> anyhow::Result<HttpClient> {
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     let builder = match tls {
         Some(tls) => builder.with_tls_config(tls),
         None => builder.with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?,
     };
-    let connector = builder.https_or_http().enable_http1().build();
+    let connector = if allow_http {
+        builder.https_or_http().enable_http1().build()
+    } else {
+        builder.https_only().enable_http1().build()
+    };
     Ok(
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(connector),
@@ -222,6 +261,7 @@ struct Inner {
     default_max_age: Duration,
     cache_bounds: (Duration, Duration),
     timeout: Duration,
+    max_stale: Duration,
     /// The keys known now; replaced whole by a fetch.
     keys: RwLock<Arc<KeyCache>>,
     /// Held while fetching (one fetch at a time); when the last fetch began.
@@ -237,12 +277,15 @@ struct CachedKey {
     validation: Validation,
 }
 
-/// The keys of the last successful fetch, and until when they are fresh.
+/// The keys of the last successful fetch, until when they are fresh, and
+/// until when they are trusted at all while fetches fail.
 #[derive(Debug)]
 struct KeyCache {
     keys: Vec<CachedKey>,
     /// `None`: never fetched.
     fresh_until: Option<Instant>,
+    /// The successful fetch's `fresh_until` plus the builder's `max_stale`.
+    trusted_until: Option<Instant>,
 }
 
 impl KeyCache {
@@ -250,7 +293,12 @@ impl KeyCache {
         Self {
             keys: Vec::new(),
             fresh_until: None,
+            trusted_until: None,
         }
+    }
+
+    fn is_trusted(&self, now: Instant) -> bool {
+        self.trusted_until.is_some_and(|until| now < until)
     }
 
     fn is_fresh(&self, now: Instant) -> bool {
@@ -292,6 +340,8 @@ impl JwksVerifier {
             default_max_age: Duration::from_secs(300),
             cache_bounds: (Duration::from_secs(10), Duration::from_secs(3600)),
             timeout: Duration::from_secs(5),
+            max_stale: Duration::from_secs(3600),
+            allow_http: false,
         }
     }
 
@@ -372,6 +422,11 @@ impl JwksVerifier {
             last_fetch.is_some_and(|at| now.duration_since(at) < self.inner.refetch_interval);
         match reason {
             Reason::Stale if current.is_fresh(now) => return Ok(current),
+            // Nothing to verify with and a fetch just failed: no new fetch
+            // for every request while Portcullis cannot answer.
+            Reason::Stale if too_soon && !current.is_trusted(now) => {
+                return Err(Error::Unavailable);
+            }
             Reason::UnknownKid if too_soon => return Ok(current),
             _ => {}
         }
@@ -384,13 +439,21 @@ impl JwksVerifier {
             }
             Err(why) => {
                 tracing::warn!(url = %self.inner.url, error = %why, "cannot fetch the JWKS");
-                if current.fresh_until.is_none() {
+                let Some(trusted_until) = current.trusted_until.filter(|until| now < *until) else {
+                    if current.trusted_until.is_some() {
+                        tracing::warn!(
+                            url = %self.inner.url,
+                            "the JWKS could not be refreshed for too long: its keys are no longer trusted"
+                        );
+                    }
                     return Err(Error::Unavailable);
-                }
-                // Stale keys keep verifying until a fetch succeeds.
+                };
+                // Stale keys keep verifying until a fetch succeeds, or
+                // until they are no longer trusted.
                 let kept = Arc::new(KeyCache {
                     keys: current.keys.clone(),
-                    fresh_until: Some(now + self.inner.refetch_interval),
+                    fresh_until: Some((now + self.inner.refetch_interval).min(trusted_until)),
+                    trusted_until: Some(trusted_until),
                 });
                 self.replace_cache(kept.clone());
                 Ok(kept)
@@ -443,9 +506,11 @@ impl JwksVerifier {
             inner.default_max_age,
             inner.cache_bounds,
         );
+        let fresh_until = Instant::now() + max_age;
         Ok(KeyCache {
             keys: self.usable_keys(set),
-            fresh_until: Some(Instant::now() + max_age),
+            fresh_until: Some(fresh_until),
+            trusted_until: Some(fresh_until + inner.max_stale),
         })
     }
 
@@ -573,7 +638,7 @@ mod tests {
     #[test]
     fn only_asymmetric_algorithms_are_accepted() {
         assert!(
-            JwksVerifier::builder("http://127.0.0.1:9/jwks.json")
+            JwksVerifier::builder("https://127.0.0.1:9/jwks.json")
                 .algorithm(Algorithm::HS256)
                 .build()
                 .is_err()
