@@ -150,9 +150,18 @@ fn mail_time() -> String {
 }
 
 impl Flows {
-    /// The keys of the second factor (cheap to derive).
-    fn mfa_keys(&self) -> MfaKeys {
-        MfaKeys::new(&self.config.mfa.encryption_key)
+    /// The keys of the second factor (cheap to derive); 503 without
+    /// `MFA_ENCRYPTION_KEY`.
+    fn mfa_keys(&self) -> Result<MfaKeys> {
+        match &self.config.mfa.encryption_key {
+            Some(key) => Ok(MfaKeys::new(key)),
+            None => {
+                tracing::warn!(
+                    "TOTP refused: MFA_ENCRYPTION_KEY is not set (32 random bytes, base64)"
+                );
+                Err(Error::MfaUnconfigured)
+            }
+        }
     }
 
     /// A mail about the second factor to `to`.
@@ -207,7 +216,7 @@ impl Flows {
         if code.len() > MAX_CODE_LEN {
             return Ok(None);
         }
-        let keys = self.mfa_keys();
+        let keys = self.mfa_keys()?;
         Ok(match method {
             SecondFactorMethod::Totp => {
                 let secret = keys.decrypt_secret(user_id, &totp.secret_ciphertext)?;
@@ -371,6 +380,7 @@ impl Flows {
         if !user.is_active {
             return Err(Error::InactiveUser);
         }
+        let keys = self.mfa_keys()?;
         if self.store.totp(user.id).await?.is_some_and(|t| t.enabled()) {
             return Err(Error::MfaAlreadyEnabled);
         }
@@ -387,7 +397,7 @@ impl Flows {
             return Err(Error::InvalidPassword);
         }
         let secret = new_totp_secret();
-        let sealed = self.mfa_keys().encrypt_secret(user.id, &secret)?;
+        let sealed = keys.encrypt_secret(user.id, &secret)?;
         let now = now_unix();
         if !self
             .store
@@ -434,7 +444,7 @@ impl Flows {
         if let Some(retry_after) = totp.throttled_for(now) {
             return Err(self.throttled(retry_after));
         }
-        let keys = self.mfa_keys();
+        let keys = self.mfa_keys()?;
         let secret = keys.decrypt_secret(user.id, &totp.secret_ciphertext)?;
         let step = match (code.len() <= MAX_CODE_LEN)
             .then(|| totp_step(&secret, code, now))
@@ -546,7 +556,7 @@ impl Flows {
         let user = &session.user;
         let now = now_unix();
         let totp = self.enabled_factor(user.id, now).await?;
-        let keys = self.mfa_keys();
+        let keys = self.mfa_keys()?;
         let codes = new_recovery_codes();
         let hashes = recovery_hashes(&keys, user.id, &codes);
         let regenerated =
