@@ -78,6 +78,12 @@ impl PortcullisBuilder {
     /// background tasks: the mail worker, the hourly purge, and the rate
     /// limits' housekeeping and Redis reconnection.
     pub async fn build(self) -> anyhow::Result<Portcullis> {
+        if self.config.mfa.encryption_key.is_none() {
+            tracing::warn!(
+                "MFA_ENCRYPTION_KEY is not set: TOTP cannot be turned on (its setup answers 503); \
+                 set it to 32 random bytes, base64 (`openssl rand -base64 32`)"
+            );
+        }
         let store = match self.store {
             Some(store) => store,
             None => Store::connect(&self.config.database_url)

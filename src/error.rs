@@ -128,6 +128,9 @@ pub enum Error {
     /// TOTP is not on.
     #[error("Two-factor authentication is not enabled")]
     MfaNotEnabled,
+    /// This server has no `MFA_ENCRYPTION_KEY`: TOTP cannot be used (503).
+    #[error("Two-factor authentication is not configured on this server")]
+    MfaUnconfigured,
     /// The route needs a session that passed a second factor (`aal2`).
     #[error("This action requires two-factor authentication")]
     InsufficientAal,
@@ -175,7 +178,7 @@ impl Error {
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable | MfaUnconfigured => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -205,7 +208,7 @@ impl Error {
             RateLimited { .. } => "RATE_LIMITED",
             NotFound => "NOT_FOUND",
             MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            Unavailable => "SERVICE_UNAVAILABLE",
+            Unavailable | MfaUnconfigured => "SERVICE_UNAVAILABLE",
             Internal(_) => "INTERNAL_ERROR",
             InvalidMfaToken => "INVALID_MFA_TOKEN",
             InvalidMfaCode { .. } => "INVALID_MFA_CODE",

@@ -12,7 +12,7 @@
 //!
 //! | section | attacks |
 //! |---|---|
-//! | forged tokens | `alg: none`; HS/RS confusion; `kid` tricks; expired; tampered payloads; one kind of token for another |
+//! | forged tokens | `alg: none`; HS/RS confusion (on HS256, RS256, ES256 and EdDSA servers); `kid` tricks; expired; tampered payloads; one kind of token for another |
 //! | replays | spent refresh tokens (after the grace, older than the latest); access tokens after logout; used reset and verification links |
 //! | enumeration | login (bodies, timing); forgot-password and resend; registration with verification required |
 //! | injection | SQL metacharacters and control characters in e-mails, passwords, names, tokens, session ids |
@@ -307,6 +307,132 @@ both_backends!(
         app.me(&user.access).await.expect_ok(StatusCode::OK);
     }
 );
+
+both_backends!(
+    /// Algorithm confusion against servers that sign with RS256, ES256 and
+    /// EdDSA: an `HS256`/`HS384`/`HS512` token whose HMAC key is the
+    /// server's public key as published (its PEM, its JWK as JSON, the raw
+    /// key bytes), with and without the server's `kid`; `alg: none`; and the
+    /// other asymmetric algorithms signed with the attacker's keys under
+    /// the server's `kid`. Must be 401 `INVALID_TOKEN`, at `/me` and at
+    /// `/refresh`. The control: a token the test signs with the server's
+    /// own private key is accepted, so the forger's tool is sound.
+    algorithm_confusion_is_refused_by_asymmetric_servers,
+    |backend: Backend| async move {
+        let dir = tempfile::tempdir().unwrap();
+        for alg in ["RS256", "ES256", "EdDSA"] {
+            let keys = KeyFiles::new(dir.path(), alg, alg);
+            let app = TestApp::builder(backend)
+                .vars(&[("ALGORITHM", alg), ("PRIVATE_KEY_FILE", &keys.private)])
+                .spawn()
+                .await;
+            let user = app.register(&unique_email("confused"), PASSWORD).await;
+            let (header, payload) = jwt_parts(&user.access);
+            let (_, refresh_payload) = jwt_parts(&user.refresh);
+            assert_eq!(header["alg"], alg);
+            let kid = header["kid"].clone();
+
+            // Control: the server's own key, used by the test's tool.
+            let mut own = Header::new(keys.algorithm());
+            own.kid = kid.as_str().map(str::to_string);
+            let resigned = jsonwebtoken::encode(&own, &payload, &keys.encoding_key()).unwrap();
+            app.me(&resigned).await.expect_ok(StatusCode::OK);
+
+            let jwks = app.get_root("/.well-known/jwks.json").await;
+            let jwk = jwks.body["keys"][0].clone();
+            assert_eq!(jwk["kid"], kid, "{alg}: {}", jwks.text());
+            let raw_public = match alg {
+                "RS256" => jwk["n"].as_str().unwrap().to_string(),
+                _ => jwk["x"].as_str().unwrap().to_string(),
+            };
+            let hmac_keys: [(&str, Vec<u8>); 5] = [
+                ("the public PEM", keys.public_pem.clone().into_bytes()),
+                ("the public PEM, trimmed", keys.public_pem.trim().as_bytes().to_vec()),
+                ("the JWK as JSON", jwk.to_string().into_bytes()),
+                ("the JWKS as JSON", jwks.text().into_bytes()),
+                ("the raw key bytes", b64_decode(&raw_public)),
+            ];
+            for hs in ["HS256", "HS384", "HS512"] {
+                for h in [
+                    json!({"alg": hs, "typ": "JWT", "kid": kid}),
+                    json!({"alg": hs, "typ": "JWT"}),
+                ] {
+                    for (what, key) in &hmac_keys {
+                        let what = format!("{alg} server, {h} keyed with {what}");
+                        expect_me_invalid(&app, &what, &hmac_signed_as(&h, &payload, key)).await;
+                        expect_invalid(
+                            &what,
+                            &app.refresh(&hmac_signed_as(&h, &refresh_payload, key))
+                                .await,
+                        );
+                    }
+                }
+            }
+            for none in [
+                json!({"alg": "none", "typ": "JWT", "kid": kid}),
+                json!({"alg": "none", "typ": "JWT"}),
+            ] {
+                let unsigned = format!("{}.{}.", b64(none.to_string()), b64(payload.to_string()));
+                let what = format!("{alg} server, {none}");
+                expect_me_invalid(&app, &what, &unsigned).await;
+                expect_me_invalid(
+                    &app,
+                    &format!("{what}, the genuine signature"),
+                    &with_signature(&unsigned, signature_of(&user.access)),
+                )
+                .await;
+            }
+            // The other asymmetric algorithms, with the attacker's keys.
+            let attacker = [
+                (Algorithm::RS256, EncodingKey::from_rsa_pem(RSA_PRIVATE_PEM.as_bytes()).unwrap()),
+                (Algorithm::ES256, EncodingKey::from_ec_pem(EC_PRIVATE_PEM.as_bytes()).unwrap()),
+            ];
+            for (algorithm, key) in &attacker {
+                let mut forged = Header::new(*algorithm);
+                forged.kid = kid.as_str().map(str::to_string);
+                let token = jsonwebtoken::encode(&forged, &payload, key).unwrap();
+                expect_me_invalid(&app, &format!("{alg} server, {algorithm:?} forged"), &token)
+                    .await;
+            }
+            // Nothing was spent: the genuine pair still works.
+            app.me(&user.access).await.expect_ok(StatusCode::OK);
+            app.refresh_ok(&user.refresh).await;
+        }
+    }
+);
+
+/// A compact JWS with exactly `header` and `payload`, HMAC-signed under
+/// `key` with the hash the header's `alg` (HS256, HS384, HS512) names.
+fn hmac_signed_as(header: &Value, payload: &Value, key: &[u8]) -> String {
+    use hmac::Mac;
+    let input = format!("{}.{}", b64(header.to_string()), b64(payload.to_string()));
+    let tag = match header["alg"].as_str() {
+        Some("HS384") => {
+            let mut mac = <hmac::Hmac<sha2::Sha384> as Mac>::new_from_slice(key).unwrap();
+            mac.update(input.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        Some("HS512") => {
+            let mut mac = <hmac::Hmac<sha2::Sha512> as Mac>::new_from_slice(key).unwrap();
+            mac.update(input.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        _ => {
+            let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+            mac.update(input.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+    };
+    format!("{input}.{}", b64(tag))
+}
+
+/// The bytes of the base64url text `text`.
+fn b64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64url")
+}
 
 both_backends!(
     /// `kid` tricks: a `kid` the server does not know (with a token signed

@@ -286,3 +286,118 @@ both_backends!(
         }
     }
 );
+
+// ---- the key files other tools read -------------------------------------------------
+
+/// Reads the private key `argv[1]` with `cryptography`, prints its public
+/// key (SPKI PEM) and a token PyJWT signed with it under `argv[2]`.
+const SIGN_WITH_THE_KEY_FILE: &str = r#"
+import json, sys
+import jwt
+from cryptography.hazmat.primitives import serialization
+with open(sys.argv[1], "rb") as f:
+    key = serialization.load_pem_private_key(f.read(), password=None)
+public = key.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+).decode()
+token = jwt.encode({"sub": "python"}, key, algorithm=sys.argv[2])
+print(json.dumps({"public": public, "token": token}))
+"#;
+
+/// Checks that OpenSSL and Python's `cryptography` (with PyJWT) read the
+/// private key `private` of `alg`, and find in it the public key `public`;
+/// the token PyJWT signs with it verifies with that public key.
+fn other_tools_read(alg: &str, private: &std::path::Path, public: &std::path::Path) {
+    let what = format!("{alg}: {}", private.display());
+    let public_pem = std::fs::read_to_string(public).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(private)
+        .output()
+        .expect("the openssl command runs");
+    assert!(
+        out.status.success(),
+        "openssl pkey refuses {what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), public_pem, "{what}");
+
+    let out = python()
+        .args(["-c", SIGN_WITH_THE_KEY_FILE])
+        .arg(private)
+        .arg(alg)
+        .output()
+        .unwrap_or_else(|e| panic!("{} does not run: {e}", python_program()));
+    assert!(
+        out.status.success(),
+        "cryptography/PyJWT refuse {what} ({PYTHON_PACKAGES_HINT}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(printed["public"], public_pem.as_str(), "{what}");
+    let pem = public_pem.as_bytes();
+    let (key, algorithm) = match alg {
+        "RS256" => (
+            jsonwebtoken::DecodingKey::from_rsa_pem(pem),
+            jsonwebtoken::Algorithm::RS256,
+        ),
+        "ES256" => (
+            jsonwebtoken::DecodingKey::from_ec_pem(pem),
+            jsonwebtoken::Algorithm::ES256,
+        ),
+        _ => (
+            jsonwebtoken::DecodingKey::from_ed_pem(pem),
+            jsonwebtoken::Algorithm::EdDSA,
+        ),
+    };
+    let mut validation = jsonwebtoken::Validation::new(algorithm);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    let token = printed["token"].as_str().expect("a token");
+    let claims = jsonwebtoken::decode::<Value>(token, &key.expect("a public key"), &validation)
+        .unwrap_or_else(|e| panic!("{what}: PyJWT's token does not verify: {e}"));
+    assert_eq!(claims.claims["sub"], "python");
+}
+
+/// The private keys Portcullis writes are the PKCS#8 form every tool reads
+/// (for Ed25519 the RFC 8410 v1 form): `openssl pkey` and Python's
+/// `cryptography` read each key `portcullis gen-key` writes and the
+/// development key it generates, and find in it the public key written
+/// beside it (the README's rotation runbook runs `openssl pkey -pubout`).
+#[test]
+fn generated_private_keys_are_read_by_openssl_and_python() {
+    const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        let out = std::process::Command::new(BIN)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("MFA_ENCRYPTION_KEY", MFA_KEY)
+            .envs(envs.iter().copied())
+            .args(args)
+            .output()
+            .expect("portcullis runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for alg in ["EdDSA", "ES256", "RS256"] {
+        let (private, public) = (format!("{alg}.pem"), format!("{alg}.pub.pem"));
+        let args = ["gen-key", "--algorithm", alg, "--private-key", &private];
+        run(&[&args[..], &["--public-key", &public]].concat(), &[]);
+        other_tools_read(alg, &dir.path().join(private), &dir.path().join(public));
+    }
+    // The development key pair, generated into data/ on first use.
+    for alg in ["EdDSA", "ES256", "RS256"] {
+        run(&["migrate"], &[("ALGORITHM", alg)]);
+        let stem = format!("data/signing-key-{}", alg.to_ascii_lowercase());
+        other_tools_read(
+            alg,
+            &dir.path().join(format!("{stem}.pem")),
+            &dir.path().join(format!("{stem}.pub.pem")),
+        );
+    }
+}

@@ -406,3 +406,32 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    /// The library built from variables without `MFA_ENCRYPTION_KEY` makes
+    /// up no key that a restart would lose (locking every TOTP user out): it
+    /// refuses to turn TOTP on, answering 503 `SERVICE_UNAVAILABLE` with a
+    /// message that says so, before any password check.
+    without_an_mfa_key_the_library_refuses_to_turn_totp_on,
+    |backend: Backend| async move {
+        let app = TestApp::builder(backend)
+            .vars(&[("MFA_ENCRYPTION_KEY", "")])
+            .spawn()
+            .await;
+        let user = app.register(&unique_email("nokey"), PASSWORD).await;
+        for password in [PASSWORD, "not the password"] {
+            let reply = app
+                .auth_post_json(
+                    "/mfa/totp/setup",
+                    &user.access,
+                    &json!({ "password": password }),
+                )
+                .await;
+            reply.expect_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE");
+            let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("not configured"), "{}", reply.text());
+        }
+        let status = app.auth_get("/mfa", &user.access).await;
+        assert_eq!(status.status, StatusCode::OK, "{}", status.text());
+    }
+);

@@ -442,3 +442,44 @@ both_backends!(expired_sessions_and_tokens_are_purged, |app| async move {
     app.refresh_ok(&user.refresh).await;
     assert_eq!(store.purge_expired(now).await.expect("purge"), 0);
 });
+
+both_backends!(
+    /// A refresh two minutes before the session's absolute end
+    /// (`SESSION_MAX_LIFETIME_DAYS`) gets an access token (and `expires_in`)
+    /// that ends with the session, not a full hour past it.
+    a_refresh_near_the_sessions_end_gets_no_access_past_it,
+    |backend: Backend| async move {
+        let app = TestApp::builder(backend)
+            .vars(&[
+                ("SESSION_MAX_LIFETIME_DAYS", "1"),
+                ("REFRESH_TOKEN_EXPIRE_DAYS", "1"),
+                ("ACCESS_TOKEN_EXPIRE_MINUTES", "60"),
+            ])
+            .spawn()
+            .await;
+        let user = app.register("ending@example.com", PASSWORD).await;
+        let sid = jwt_parts(&user.access).1["sid"]
+            .as_str()
+            .expect("sid")
+            .to_string();
+        sqlx::query("UPDATE sessions SET created_at = created_at - $1 WHERE id = $2")
+            .bind(86_400_i64 - 120)
+            .bind(&sid)
+            .execute(app.store().pool())
+            .await
+            .unwrap();
+        let before = now();
+        let reply = app.refresh(&user.refresh).await;
+        let data = reply.expect_ok(StatusCode::OK);
+        let access = data["access_token"].as_str().unwrap();
+        let exp = jwt_parts(access).1["exp"].as_i64().unwrap();
+        let refresh_exp = jwt_parts(data["refresh_token"].as_str().unwrap()).1["exp"]
+            .as_i64()
+            .unwrap();
+        assert!(exp <= refresh_exp, "access {exp} past the session's end {refresh_exp}");
+        assert!(exp <= before + 121, "the access token lasts {} s", exp - before);
+        let expires_in = data["expires_in"].as_i64().unwrap();
+        assert!((1..=121).contains(&expires_in), "expires_in {expires_in}");
+        app.me(access).await.expect_ok(StatusCode::OK);
+    }
+);

@@ -267,6 +267,46 @@ fn bcrypt(password: &str) -> String {
 }
 
 both_backends!(
+    /// SPEC §7: an imported hash with argon2 memory over 256 MiB, time or
+    /// parallelism over 16, or a bcrypt cost over 16 is a bad line (named
+    /// with its number); nothing is imported and the exit status is 1.
+    an_import_refuses_hashes_past_the_parameter_bounds,
+    |app| async move {
+        let argon = |params: &str| {
+            format!(
+                "$argon2id$v=19${params}$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            )
+        };
+        let hashes = [
+            bcrypt(PASSWORD),
+            argon("m=262145,t=1,p=1"),
+            argon("m=19456,t=17,p=1"),
+            argon("m=19456,t=2,p=17"),
+            format!("$2b$17${}", "a".repeat(53)),
+        ];
+        let lines: Vec<String> = hashes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| json!({"email": format!("b{i}@example.com"), "password_hash": h}).to_string())
+            .collect();
+        let out = user(&app, &["import", "-"], &lines.join("\n"));
+        expect_exit(&out, 1);
+        let err = stderr(&out);
+        for line in 2..=5 {
+            assert!(
+                err.lines().any(|l| l.starts_with(&format!("line {line}: password_hash: "))
+                    && l.contains("out of bounds")),
+                "line {line} not reported: {err}"
+            );
+        }
+        assert!(!err.contains("line 1:"), "{err}");
+        assert!(err.contains("4 bad line(s)"), "{err}");
+        assert!(!err.contains("c29tZXNhbHRz"), "a hash in the report: {err}");
+        assert_eq!(app.count_users_in_db("b0@example.com").await, 0);
+    }
+);
+
+both_backends!(
     an_import_is_checked_whole_then_written_whole,
     |app| async move {
         app.register("taken@example.com", PASSWORD).await;

@@ -172,6 +172,7 @@ both_backends!(
         let before = portcullis(&db, &old, &[]).await;
         front.point_at(&before.base_url);
         let verifier = JwksVerifier::builder(&jwks_url)
+            .allow_insecure_http()
             .algorithm(Algorithm::EdDSA)
             .issuer(ISSUER)
             .audience(AUDIENCE)
@@ -348,11 +349,93 @@ both_backends!(
         verifier.verify(&fresh.access).await.unwrap();
         // A verifier that never got the keys answers 503 instead.
         let blind = JwksVerifier::builder("http://127.0.0.1:9/.well-known/jwks.json")
+            .allow_insecure_http()
             .build()
             .unwrap();
         assert!(matches!(
             blind.verify(&fresh.access).await,
             Err(Error::Unavailable)
         ));
+    }
+);
+
+/// An `http://` JWKS URL is refused unless the builder is told to accept
+/// it: keys fetched in the clear could be replaced on the way.
+#[tokio::test]
+async fn an_http_jwks_url_needs_to_be_allowed_explicitly() {
+    let url = "http://auth.example.com/.well-known/jwks.json";
+    let refused = JwksVerifier::builder(url).build().unwrap_err().to_string();
+    assert!(
+        refused.contains("not https") && refused.contains("allow_insecure_http"),
+        "{refused}"
+    );
+    JwksVerifier::builder(url)
+        .allow_insecure_http()
+        .build()
+        .unwrap();
+    JwksVerifier::builder("https://auth.example.com/.well-known/jwks.json")
+        .build()
+        .unwrap();
+}
+
+both_backends!(
+    /// While every fetch fails, the keys of the last good one keep
+    /// verifying for `max_stale` (an hour by default) past their refresh
+    /// time, and no longer: then the answer is 503 `SERVICE_UNAVAILABLE`
+    /// (from the extractor too), until a fetch succeeds again. The keys
+    /// here are due for refresh at once (cache bounds of zero); the strict
+    /// verifier trusts them for no time past that.
+    keys_that_cannot_be_refreshed_stop_being_trusted,
+    |backend: Backend| async move {
+        let db = TestDb::create(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = KeyFiles::new(dir.path(), "ed", "EdDSA");
+        let front = Front::default();
+        let jwks_url = front.start().await;
+        let app = portcullis(&db, &keys, &[]).await;
+        front.point_at(&app.base_url);
+        let verifier = |max_stale: Option<Duration>| {
+            let builder = JwksVerifier::builder(&jwks_url)
+                .allow_insecure_http()
+                .algorithm(Algorithm::EdDSA)
+                .issuer(ISSUER)
+                .audience(AUDIENCE)
+                .refetch_interval(Duration::ZERO)
+                .cache_bounds(Duration::ZERO, Duration::ZERO);
+            match max_stale {
+                Some(max_stale) => builder.max_stale(max_stale),
+                None => builder,
+            }
+            .build()
+            .unwrap()
+        };
+        let (tolerant, strict) = (verifier(None), verifier(Some(Duration::ZERO)));
+        let user = app.register(&unique_email("stale"), PASSWORD).await;
+        tolerant.verify(&user.access).await.unwrap();
+        strict.verify(&user.access).await.unwrap();
+        let orders = service(strict.clone()).await;
+        assert_eq!(front.fetches(), 2);
+
+        // Portcullis unreachable: the front answers 502 to every fetch.
+        front.point_at("http://127.0.0.1:9");
+        tolerant.verify(&user.access).await.unwrap();
+        assert!(matches!(
+            strict.verify(&user.access).await,
+            Err(Error::Unavailable)
+        ));
+        let answer = reqwest::Client::new()
+            .get(format!("{orders}/orders"))
+            .bearer_auth(&user.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+        assert_eq!(front.fetches(), 5, "each verification tried a fetch");
+
+        // Back: the next fetch succeeds and the keys are trusted again.
+        front.point_at(&app.base_url);
+        strict.verify(&user.access).await.unwrap();
     }
 );

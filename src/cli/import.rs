@@ -30,7 +30,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
 use crate::domain::{DisplayName, EmailAddress};
-use crate::password::is_known_hash_format;
+use crate::password::{check_bounds, is_known_hash_format};
 use crate::store::{CreateUserError, ImportedUser, Store, email_key};
 
 /// Plain progress lines come every this many lines or rows.
@@ -117,6 +117,9 @@ pub fn parse_line(text: &str) -> Result<ImportedUser, String> {
             "password_hash: unknown hash format (expected bcrypt $2a$/$2b$/$2y$ or an argon2 PHC string)"
                 .into(),
         );
+    }
+    if let Err(e) = check_bounds(hash) {
+        return Err(format!("password_hash: {e}"));
     }
     let created_at =
         match line.created_at {

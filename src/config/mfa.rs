@@ -4,7 +4,10 @@
 //!
 //! Without `MFA_ENCRYPTION_KEY`, development generates one into
 //! `DATA_DIR/mfa.key` (mode 0600), as it does the signing secret;
-//! production refuses to start (exit 2, naming the variable).
+//! production refuses to start (exit 2, naming the variable). A
+//! configuration built from explicit variables (`Config::from_vars`, the
+//! library's) writes no file: without the variable it has no key, and TOTP
+//! cannot be turned on (never a random key that a restart would lose).
 
 use std::path::Path;
 
@@ -69,9 +72,9 @@ fn decode_key(text: &str) -> Result<[u8; 32], String> {
     Ok(key)
 }
 
-/// The finished settings: the key as set, else generated (into the data
-/// directory when `persist`, else in memory); the issuer as set, else the
-/// host of `app_url`. Called once everything else is valid.
+/// The finished settings: the key as set, else generated into the data
+/// directory when `persist`, else none; the issuer as set, else the host of
+/// `app_url`. Called once everything else is valid.
 pub(super) fn resolve(
     read: Read,
     persist: bool,
@@ -79,9 +82,9 @@ pub(super) fn resolve(
     app_url: &str,
 ) -> Result<MfaConfig, ConfigError> {
     let (encryption_key, key_generated) = match read.key {
-        Some(key) => (key, false),
-        None if persist => (load_or_create(data_dir)?, true),
-        None => (rand::random(), true),
+        Some(key) => (Some(key), false),
+        None if persist => (Some(load_or_create(data_dir)?), true),
+        None => (None, false),
     };
     let issuer = read.issuer.unwrap_or_else(|| host_of(app_url));
     Ok(MfaConfig {
@@ -156,7 +159,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             cfg.mfa.encryption_key,
-            <[u8; 32]>::try_from([7u8, 9].repeat(16)).unwrap()
+            Some(<[u8; 32]>::try_from([7u8, 9].repeat(16)).unwrap())
         );
         assert!(!cfg.mfa.key_generated);
         assert!(!format!("{cfg:?}").contains(&key));
@@ -166,7 +169,8 @@ mod tests {
     fn the_issuer_defaults_to_the_host_of_app_url() {
         let cfg = Config::from_vars([("APP_URL", "https://auth.example.com:8443/base")]).unwrap();
         assert_eq!(cfg.mfa.issuer, "auth.example.com");
-        assert!(cfg.mfa.key_generated);
+        assert_eq!(cfg.mfa.encryption_key, None, "no key made up in memory");
+        assert!(!cfg.mfa.key_generated);
         let cfg = Config::from_vars([("MFA_ISSUER", "Example App")]).unwrap();
         assert_eq!(cfg.mfa.issuer, "Example App");
         assert_eq!(host_of("http://[::1]:8000"), "::1");

@@ -163,8 +163,10 @@ pub struct RateLimitConfig {
 #[derive(Clone)]
 pub struct MfaConfig {
     /// Encrypts TOTP secrets (AES-256-GCM) and keys recovery-code hashes
-    /// (`MFA_ENCRYPTION_KEY`).
-    pub encryption_key: [u8; 32],
+    /// (`MFA_ENCRYPTION_KEY`). `None` (only from [`Config::from_vars`]
+    /// without the variable): TOTP cannot be turned on, since a key made up
+    /// for one process would lock every TOTP user out after a restart.
+    pub encryption_key: Option<[u8; 32]>,
     /// Whether the key was generated (development only).
     pub key_generated: bool,
     /// The issuer authenticator apps show (`MFA_ISSUER`, else the host of `APP_URL`).

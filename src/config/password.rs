@@ -23,10 +23,10 @@ pub(super) fn read(src: &Source<'_>) -> Result<PasswordConfig, ConfigError> {
         }
     };
     let bcrypt_rounds: u32 = src.parse("BCRYPT_ROUNDS", 12, "a whole number")?;
-    if !(4..=31).contains(&bcrypt_rounds) {
+    if !(4..=crate::password::BCRYPT_MAX_COST).contains(&bcrypt_rounds) {
         return Err(ConfigError::new(
             "BCRYPT_ROUNDS",
-            "must be between 4 and 31",
+            format!("must be between 4 and {}", crate::password::BCRYPT_MAX_COST),
         ));
     }
     let min_length: usize = src.parse("PASSWORD_MIN_LENGTH", 8, "a whole number")?;

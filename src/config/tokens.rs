@@ -57,6 +57,29 @@ pub(super) fn read(src: &Source<'_>, production: bool) -> Result<Tokens, ConfigE
     })
 }
 
+impl super::Config {
+    /// What the token layer is built from: these settings, borrowed.
+    pub fn token_settings(&self) -> crate::token::TokenSettings<'_> {
+        crate::token::TokenSettings {
+            algorithm: self.algorithm,
+            secret_key: &self.secret_key,
+            secret_key_previous: &self.secret_key_previous,
+            asymmetric_keys: self.asymmetric_keys.as_deref(),
+            issuer: self.jwt_issuer.as_deref(),
+            audience: self.jwt_audience.as_deref(),
+            access_ttl: self.access_token_ttl,
+            refresh_ttl: self.refresh_token_ttl,
+        }
+    }
+}
+
+impl crate::token::TokenService {
+    /// The token service of `cfg` (see [`super::Config::token_settings`]).
+    pub fn from_config(cfg: &super::Config) -> Self {
+        Self::new(cfg.token_settings())
+    }
+}
+
 /// `ALGORITHM`: an HMAC algorithm (signed with `SECRET_KEY`) or an
 /// asymmetric one (signed with `PRIVATE_KEY_FILE`).
 fn algorithm(src: &Source<'_>) -> Result<Algorithm, ConfigError> {

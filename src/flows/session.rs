@@ -117,14 +117,21 @@ impl Flows {
         refresh: IssuedToken,
         auth: SessionAuth,
     ) -> Result<TokenPair> {
-        let access =
-            self.tokens
-                .issue_access_as(user.id, &user.email, user.is_verified, sid, auth)?;
+        // Never past the session's end: near its absolute lifetime the
+        // refresh token's expiry is that end.
+        let access = self.tokens.issue_access_until(
+            user.id,
+            &user.email,
+            user.is_verified,
+            sid,
+            auth,
+            refresh.claims.exp,
+        )?;
         Ok(TokenPair {
             access_token: access.token,
             refresh_token: refresh.token,
             token_type: "bearer",
-            expires_in: self.tokens.access_ttl_secs(),
+            expires_in: access.claims.exp - access.claims.iat,
             device_token: None,
             refresh_expires_at: refresh.claims.exp,
         })

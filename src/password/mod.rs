@@ -1,14 +1,22 @@
-//! Passwords: hashing (argon2id or bcrypt), verification, re-hash detection,
+//! Passwords: hashing (argon2id or bcrypt), verification, re-hash detection
+//! and bounds (`stored`),
 //! the password policy of SPEC §4, and a bounded pool that keeps hashing off
 //! the async runtime.
 
 mod policy;
 mod pool;
 mod share;
+mod stored;
 
 pub use policy::{MAX_PASSWORD_CHARS, NewPassword, is_common_password};
 pub use pool::PasswordHasherPool;
 pub use share::HashCaller;
+use stored::check_argon2_bounds;
+pub(crate) use stored::is_bcrypt;
+pub use stored::{
+    ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MAX_TIME, BCRYPT_MAX_COST, check_bounds,
+    is_known_hash_format, needs_rehash,
+};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -56,6 +64,12 @@ pub enum HashError {
     /// The stored hash is in no format Portcullis knows.
     #[error("unrecognised password hash format")]
     UnknownFormat,
+    /// The hash's cost parameters are past the bounds of SPEC §7: it is not
+    /// computed (a huge argon2 memory cost would allocate without limit).
+    #[error(
+        "password hash parameters out of bounds ({0}; at most m={ARGON2_MAX_MEMORY_KIB}, t={ARGON2_MAX_TIME}, p={ARGON2_MAX_PARALLELISM}, bcrypt cost {BCRYPT_MAX_COST})"
+    )]
+    OutOfBounds(String),
     /// The hashing library failed.
     #[error("password hashing failed: {0}")]
     Backend(String),
@@ -177,6 +191,7 @@ pub fn verify_password_in(
         .map_err(|_| HashError::UnknownFormat)?
         .unwrap_or_default();
     let params = Params::try_from(&parsed).map_err(|_| HashError::UnknownFormat)?;
+    check_argon2_bounds(&params)?;
     let mut out = vec![0u8; expected.len()];
     Argon2::new(algorithm, version, params.clone())
         .hash_password_into_with_memory(
@@ -193,6 +208,7 @@ pub fn verify_password_in(
 /// Whether `password` matches `hash` (argon2 PHC or bcrypt `$2a$/$2b$/$2y$`).
 /// Comparison is constant-time inside both libraries.
 pub fn verify_password(password: &str, hash: &str) -> Result<bool, HashError> {
+    check_bounds(hash)?;
     if is_bcrypt(hash) {
         // A password over 72 bytes can never have been hashed by us; it fails
         // to verify rather than matching on its first 72 bytes.
@@ -210,54 +226,6 @@ pub fn verify_password(password: &str, hash: &str) -> Result<bool, HashError> {
         };
     }
     Err(HashError::UnknownFormat)
-}
-
-/// Whether `hash` is in another format than `policy` asks for, or weaker:
-/// such a hash is replaced at the next successful login.
-pub fn needs_rehash(hash: &str, policy: HashPolicy) -> bool {
-    match policy.kind {
-        HasherKind::Bcrypt => match bcrypt_cost(hash) {
-            Some(cost) => cost < policy.bcrypt_rounds,
-            None => true,
-        },
-        HasherKind::Argon2id => {
-            let Ok(parsed) = PasswordHash::new(hash) else {
-                return true;
-            };
-            if parsed.algorithm.as_str() != "argon2id" || parsed.version != Some(0x13) {
-                return true;
-            }
-            match Params::try_from(&parsed) {
-                Ok(p) => {
-                    p.m_cost() < Params::DEFAULT_M_COST
-                        || p.t_cost() < Params::DEFAULT_T_COST
-                        || p.p_cost() < Params::DEFAULT_P_COST
-                }
-                Err(_) => true,
-            }
-        }
-    }
-}
-
-/// Whether `hash` is a hash format that [`verify_password`] understands.
-pub fn is_known_hash_format(hash: &str) -> bool {
-    if is_bcrypt(hash) {
-        return bcrypt_cost(hash).is_some() && hash.len() == 60;
-    }
-    hash.starts_with("$argon2") && PasswordHash::new(hash).is_ok()
-}
-
-pub(crate) fn is_bcrypt(hash: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$", "$2x$"]
-        .iter()
-        .any(|p| hash.starts_with(p))
-}
-
-fn bcrypt_cost(hash: &str) -> Option<u32> {
-    if !is_bcrypt(hash) {
-        return None;
-    }
-    hash.get(4..6)?.parse().ok()
 }
 
 #[cfg(test)]

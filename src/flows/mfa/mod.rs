@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::{Flows, TokenPair};
 use crate::domain::{OutgoingMail, SessionAuth};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mail::{MfaNotice, mfa_mail};
 use crate::mfa::{MfaKeys, normalize_recovery_code, totp_step};
 use crate::store::{FactorProof, TotpRecord};
@@ -155,9 +155,18 @@ fn mail_time() -> String {
 }
 
 impl Flows {
-    /// The keys of the second factor (cheap to derive).
-    fn mfa_keys(&self) -> MfaKeys {
-        MfaKeys::new(&self.config.mfa.encryption_key)
+    /// The keys of the second factor (cheap to derive); 503 without
+    /// `MFA_ENCRYPTION_KEY`.
+    fn mfa_keys(&self) -> Result<MfaKeys> {
+        match &self.config.mfa.encryption_key {
+            Some(key) => Ok(MfaKeys::new(key)),
+            None => {
+                tracing::warn!(
+                    "TOTP refused: MFA_ENCRYPTION_KEY is not set (32 random bytes, base64)"
+                );
+                Err(Error::MfaUnconfigured)
+            }
+        }
     }
 
     /// A mail about the second factor to `to`.
@@ -179,7 +188,7 @@ impl Flows {
         if code.len() > MAX_CODE_LEN {
             return Ok(None);
         }
-        let keys = self.mfa_keys();
+        let keys = self.mfa_keys()?;
         Ok(match method {
             SecondFactorMethod::Totp => {
                 let secret = keys.decrypt_secret(user_id, &totp.secret_ciphertext)?;

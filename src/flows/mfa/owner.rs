@@ -64,6 +64,7 @@ impl Flows {
         if !user.is_active {
             return Err(Error::InactiveUser);
         }
+        let keys = self.mfa_keys()?;
         if self.store.totp(user.id).await?.is_some_and(|t| t.enabled()) {
             return Err(Error::MfaAlreadyEnabled);
         }
@@ -75,7 +76,7 @@ impl Flows {
         self.check_current_password(user.id, &record.password_hash, password, client)
             .await?;
         let secret = new_totp_secret();
-        let sealed = self.mfa_keys().encrypt_secret(user.id, &secret)?;
+        let sealed = keys.encrypt_secret(user.id, &secret)?;
         let now = now_unix();
         if !self
             .store
@@ -122,7 +123,7 @@ impl Flows {
         if let Some(retry_after) = totp.session_throttled_for(now) {
             return Err(self.session_throttled(retry_after));
         }
-        let keys = self.mfa_keys();
+        let keys = self.mfa_keys()?;
         let secret = keys.decrypt_secret(user.id, &totp.secret_ciphertext)?;
         let step = match (code.len() <= MAX_CODE_LEN)
             .then(|| totp_step(&secret, code, now))
@@ -234,7 +235,7 @@ impl Flows {
         let user = &session.user;
         let now = now_unix();
         let totp = self.enabled_factor(user.id, now).await?;
-        let keys = self.mfa_keys();
+        let keys = self.mfa_keys()?;
         let codes = new_recovery_codes();
         let hashes = recovery_hashes(&keys, user.id, &codes);
         let regenerated =

@@ -1,0 +1,66 @@
+//! Checking tokens: the signature with the configured algorithm only,
+//! then the claims.
+
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::errors::ErrorKind;
+
+use super::{Claims, MAX_TOKEN_LEN, TokenService, TokenType, check_claims};
+use crate::error::{Error, Result};
+
+impl TokenService {
+    /// Verifies signature (configured algorithm only), `exp`, issuer and
+    /// audience, and that the token is of type `expected`.
+    ///
+    /// A validly signed but expired token is [`Error::TokenExpired`]; anything
+    /// else wrong is [`Error::InvalidToken`]. Session revocation is checked by
+    /// the caller against the store.
+    pub fn decode(&self, token: &str, expected: TokenType) -> Result<Claims> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::InvalidToken);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Error::InvalidToken)?;
+        if header.alg != self.algorithm {
+            return Err(Error::InvalidToken);
+        }
+        if self.hmac.is_empty() {
+            self.decode_any(token, header.kid.as_deref(), expected)
+        } else {
+            self.decode_hmac(token, header.kid.as_deref(), expected)
+        }
+    }
+
+    /// [`TokenService::decode`] through jsonwebtoken, for any algorithm.
+    pub(super) fn decode_any(
+        &self,
+        token: &str,
+        kid: Option<&str>,
+        expected: TokenType,
+    ) -> Result<Claims> {
+        let keys: Vec<&DecodingKey> = match kid {
+            Some(kid) => self
+                .decoding
+                .iter()
+                .filter(|(id, _)| id == kid)
+                .map(|(_, k)| k)
+                .collect(),
+            None => self.decoding.iter().map(|(_, k)| k).collect(),
+        };
+        let mut outcome = Err(Error::InvalidToken);
+        for key in keys {
+            match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
+                Ok(data) => {
+                    outcome = Ok(data.claims);
+                    break;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
+                    outcome = Err(Error::TokenExpired);
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+        let claims = outcome?;
+        check_claims(&claims, expected)?;
+        Ok(claims)
+    }
+}
