@@ -71,7 +71,7 @@ fn sigterm_lets_a_mail_delivery_in_flight_finish() {
     // A real SMTP server that holds each message until the test lets it go.
     let mut smtp = SinkProcess::start(&["--hold"]);
     let port = smtp.port.to_string();
-    let (child, addr, log) = start_logged(
+    let (mut child, addr, log) = start_logged(
         dir.path(),
         &[
             ("SMTP_HOST", "127.0.0.1"),
@@ -89,6 +89,10 @@ fn sigterm_lets_a_mail_delivery_in_flight_finish() {
 
     sigterm(&child);
     wait_for_log(&log, DRAINING_WORK, Duration::from_secs(15));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server exited with the delivery in flight"
+    );
     // Only now is the message accepted: the delivery was not cut off.
     smtp.release();
     assert_eq!(wait_exit(child).code(), Some(0));
@@ -107,7 +111,7 @@ fn sigkill_loses_no_acknowledged_write_and_no_queued_mail() {
         ("SMTP_PORT", "9"),
         ("SMTP_TLS", "none"),
     ];
-    let (mut child, addr, log) = start_logged(dir.path(), &smtp_down);
+    let (mut child, addr) = start(dir.path(), &smtp_down);
     let emails: Vec<String> = (0..8).map(|i| format!("kill{i}@example.com")).collect();
     let tokens: Vec<String> = emails
         .iter()
@@ -118,11 +122,17 @@ fn sigkill_loses_no_acknowledged_write_and_no_queued_mail() {
         })
         .collect();
 
-    // Once the worker has failed a delivery per message (the refused
-    // connection is instant), the mail waits in the queue rather than in a
-    // claim; then SIGKILL: no drain, no clean close.
-    for _ in &emails {
-        wait_for_log(&log, "mail delivery failed", Duration::from_secs(30));
+    // Once the worker has recorded a failed delivery for every message (the
+    // refused connection is instant), the mail waits in the queue rather
+    // than in a claim; then SIGKILL: no drain, no clean close.
+    let db = dir.path().join("data/portcullis.db");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while failed_deliveries(&db) < emails.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not try every message"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().unwrap();
     child.wait().unwrap();
@@ -152,4 +162,24 @@ fn sigkill_loses_no_acknowledged_write_and_no_queued_mail() {
     };
     assert!(missing.is_empty(), "mail lost for {missing:?}");
     assert_eq!(terminate(child).code(), Some(0));
+}
+
+/// How many queued messages have a failed delivery recorded and are not
+/// claimed now (read-only, beside the running server).
+fn failed_deliveries(db: &std::path::Path) -> usize {
+    let read = common::python()
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n\
+             print(c.execute('SELECT count(*) FROM mail_queue \
+             WHERE last_error IS NOT NULL AND locked_until = 0').fetchone()[0])\n",
+        ])
+        .arg(db)
+        .output()
+        .expect("run python");
+    String::from_utf8_lossy(&read.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
