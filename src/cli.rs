@@ -191,6 +191,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;
     }
+    tracing::info!("shutting down: waiting for background work (mail deliveries in flight)");
     if !auth.shutdown(TASK_DRAIN_TIMEOUT).await {
         tracing::warn!(
             "background work was still running after {TASK_DRAIN_TIMEOUT:?}; a mail delivery cut off is retried after the next start"

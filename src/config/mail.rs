@@ -45,7 +45,8 @@ pub(super) fn read(src: &Source<'_>, data_dir: &Path) -> Result<Mail, ConfigErro
 }
 
 /// Real delivery when `SMTP_HOST` is set: `SMTP_TLS` (default STARTTLS), a
-/// port that defaults by it, and optional credentials.
+/// port that defaults by it, optional credentials, and optionally
+/// `SMTP_CA_FILE`, more certificate authorities to trust.
 fn smtp(src: &Source<'_>) -> Result<Option<SmtpConfig>, ConfigError> {
     let Some(host) = src.get("SMTP_HOST") else {
         return Ok(None);
@@ -67,14 +68,49 @@ fn smtp(src: &Source<'_>) -> Result<Option<SmtpConfig>, ConfigError> {
         SmtpTls::StartTls => 587,
         SmtpTls::Tls => 465,
     };
+    let ca_certificates = match src.get("SMTP_CA_FILE") {
+        None => None,
+        Some(_) if tls == SmtpTls::None => {
+            return Err(ConfigError::new(
+                "SMTP_CA_FILE",
+                "is only used with SMTP_TLS=starttls or tls",
+            ));
+        }
+        Some(path) => Some(read_ca_file(Path::new(&path))?),
+    };
     Ok(Some(SmtpConfig {
         host,
         port: src.parse("SMTP_PORT", default_port, "a port number")?,
         username: src.get("SMTP_USERNAME"),
         password: src.get("SMTP_PASSWORD"),
         tls,
+        ca_certificates,
     }))
 }
+
+/// The largest `SMTP_CA_FILE` read (a bundle of a few hundred certificates).
+const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads `SMTP_CA_FILE`: PEM certificates (`-----BEGIN CERTIFICATE-----`)
+/// trusted besides the built-in roots, checked here so that a bad file stops
+/// the start rather than every delivery.
+fn read_ca_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let fail = |why: String| ConfigError::new("SMTP_CA_FILE", format!("{}: {why}", path.display()));
+    let metadata = std::fs::metadata(path).map_err(|e| fail(format!("cannot be read: {e}")))?;
+    if !metadata.is_file() || metadata.len() > MAX_CA_FILE_BYTES {
+        return Err(fail("is not a PEM certificate file".into()));
+    }
+    let pem = std::fs::read(path).map_err(|e| fail(format!("cannot be read: {e}")))?;
+    let has_certificate = pem
+        .windows(CERTIFICATE_LABEL.len())
+        .any(|w| w == CERTIFICATE_LABEL);
+    if !has_certificate || lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err() {
+        return Err(fail("holds no PEM certificate".into()));
+    }
+    Ok(pem)
+}
+
+const CERTIFICATE_LABEL: &[u8] = b"-----BEGIN CERTIFICATE-----";
 
 #[cfg(test)]
 mod tests {

@@ -108,6 +108,9 @@ pub struct SmtpConfig {
     pub password: Option<String>,
     /// Transport security.
     pub tls: SmtpTls,
+    /// PEM certificates (`SMTP_CA_FILE`) trusted besides the built-in web
+    /// roots, for a server whose certificate a private CA signed.
+    pub ca_certificates: Option<Vec<u8>>,
 }
 
 /// A number of requests per period: `count` at once, then one more each

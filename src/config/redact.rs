@@ -13,6 +13,13 @@ impl std::fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| REDACTED))
             .field("tls", &self.tls)
+            .field(
+                "ca_certificates",
+                &self
+                    .ca_certificates
+                    .as_ref()
+                    .map(|pem| format!("{} bytes of PEM", pem.len())),
+            )
             .finish()
     }
 }

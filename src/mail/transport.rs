@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::OutgoingMail;
@@ -28,10 +29,11 @@ pub struct SmtpTransport(AsyncSmtpTransport<Tokio1Executor>);
 impl SmtpTransport {
     /// A transport for the `SMTP_*` settings.
     pub fn new(cfg: &crate::config::SmtpConfig) -> anyhow::Result<Self> {
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host);
         let builder = match cfg.tls {
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
-            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)?,
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host)?,
+            SmtpTls::None => builder,
+            SmtpTls::StartTls => builder.tls(Tls::Required(tls_parameters(cfg)?)),
+            SmtpTls::Tls => builder.tls(Tls::Wrapper(tls_parameters(cfg)?)),
         };
         let mut builder = builder
             .port(cfg.port)
@@ -41,6 +43,16 @@ impl SmtpTransport {
         }
         Ok(Self(builder.build()))
     }
+}
+
+/// The certificate checks for `cfg.host`: the built-in web roots, plus the
+/// certificates of `SMTP_CA_FILE` if set.
+fn tls_parameters(cfg: &crate::config::SmtpConfig) -> anyhow::Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(cfg.host.clone());
+    if let Some(pem) = &cfg.ca_certificates {
+        builder = builder.add_root_certificate(Certificate::from_pem(pem)?);
+    }
+    Ok(builder.build()?)
 }
 
 impl MailTransport for SmtpTransport {

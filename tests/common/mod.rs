@@ -19,9 +19,10 @@
 //! | `db.rs` | [`Backend`], [`TestDb`] (fresh or migrated, and its schema), [`pg_admin`] |
 //! | `jwt.rs` | tokens looked at from outside Portcullis |
 //! | `keys.rs` | [`KeyFiles`]: asymmetric key pairs in PEM files |
-//! | `smtp.rs`, `smtp_sink.py` | [`SmtpServer`] (aiosmtpd) |
+//! | `smtp.rs`, `smtp_sink.py` | [`SmtpServer`], [`SinkProcess`] (aiosmtpd) |
 //! | `mime.rs` | [`Mail`], an RFC 5322 / MIME reader |
 //! | `raw.rs` | [`stall`]: raw TCP, for requests no HTTP client sends |
+//! | `process.rs` | the `portcullis` binary run as a process, its log, signals |
 
 // Every test binary uses a different part of the harness.
 #![allow(dead_code, unused_macros)]
@@ -31,6 +32,7 @@ mod db;
 mod jwt;
 mod keys;
 mod mime;
+pub mod process;
 mod raw;
 mod reply;
 mod requests;
@@ -54,7 +56,7 @@ pub use reply::{Reply, expect_token_pair, keys};
 #[allow(unused_imports)]
 pub use requests::Session;
 #[allow(unused_imports)]
-pub use smtp::{DELIVERY_TIMEOUT, SMTP_SINK, SmtpServer, read_mail_dir};
+pub use smtp::{DELIVERY_TIMEOUT, SMTP_SINK, SinkProcess, SmtpServer, read_mail_dir};
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -177,3 +177,86 @@ pub fn read_mail_dir(dir: &Path, ext: &str) -> Vec<(PathBuf, String)> {
         })
         .collect()
 }
+
+/// The SMTP sink as a plain process, for tests that drive the binary from
+/// blocking code: started with extra `args` (`--hold`, `--starttls`, ...),
+/// its standard output read line by line; stopped when dropped.
+pub struct SinkProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// The port it listens on, at `127.0.0.1`.
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl SinkProcess {
+    /// Starts the sink on a free port with `args`; returns once it is ready.
+    pub fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = free_port();
+        let mut child = python()
+            .arg(SMTP_SINK)
+            .arg("127.0.0.1")
+            .arg(port.to_string())
+            .arg(dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} for the test SMTP server: {e}; {PYTHON_PACKAGES_HINT}",
+                    python_program()
+                )
+            });
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut sink = Self {
+            child,
+            stdin,
+            lines,
+            port,
+            dir,
+        };
+        if sink.next_line(Duration::from_secs(20)).as_deref() != Some("ready") {
+            panic!(
+                "the test SMTP server (aiosmtpd, run by {}) did not start; {PYTHON_PACKAGES_HINT}",
+                python_program()
+            );
+        }
+        sink
+    }
+
+    /// The next line it prints, if one comes within `patience`.
+    pub fn next_line(&mut self, patience: Duration) -> Option<String> {
+        self.lines.recv_timeout(patience).ok()
+    }
+
+    /// With `--hold`: lets the message being held be accepted.
+    pub fn release(&mut self) {
+        use std::io::Write as _;
+        let stdin = self.stdin.as_mut().expect("the sink's standard input");
+        stdin.write_all(b"go\n").expect("release the held message");
+        stdin.flush().expect("release the held message");
+    }
+
+    /// `(path, raw message)` of every message received, in order.
+    pub fn received(&self) -> Vec<(PathBuf, String)> {
+        read_mail_dir(self.dir.path(), "eml")
+    }
+}
+
+impl Drop for SinkProcess {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
