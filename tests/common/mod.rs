@@ -22,6 +22,7 @@
 //! | `smtp.rs`, `smtp_sink.py` | [`SmtpServer`] (aiosmtpd) |
 //! | `mime.rs` | [`Mail`], an RFC 5322 / MIME reader |
 //! | `raw.rs` | [`stall`]: raw TCP, for requests no HTTP client sends |
+//! | `secrets.rs` | mailed tokens from the outbox, [`enroll_totp`], `mfa_token`s |
 
 // Every test binary uses a different part of the harness.
 #![allow(dead_code, unused_macros)]
@@ -34,6 +35,7 @@ mod mime;
 mod raw;
 mod reply;
 mod requests;
+mod secrets;
 mod smtp;
 
 // What a test binary does not use is not a warning there.
@@ -53,6 +55,8 @@ pub use raw::stall;
 pub use reply::{Reply, expect_token_pair, keys};
 #[allow(unused_imports)]
 pub use requests::Session;
+#[allow(unused_imports)]
+pub use secrets::{Enrolled, RESET_SUBJECT, VERIFY_SUBJECT, enroll_totp};
 #[allow(unused_imports)]
 pub use smtp::{DELIVERY_TIMEOUT, SMTP_SINK, SmtpServer, read_mail_dir};
 
