@@ -23,6 +23,7 @@
 //! | `mime.rs` | [`Mail`], an RFC 5322 / MIME reader |
 //! | `raw.rs` | [`stall`]: raw TCP, for requests no HTTP client sends |
 //! | `process.rs` | the `portcullis` binary run as a process, its log, signals |
+//! | `secrets.rs` | mailed tokens from the outbox, [`enroll_totp`], `mfa_token`s |
 
 // Every test binary uses a different part of the harness.
 #![allow(dead_code, unused_macros)]
@@ -36,6 +37,7 @@ pub mod process;
 mod raw;
 mod reply;
 mod requests;
+mod secrets;
 mod smtp;
 
 // What a test binary does not use is not a warning there.
@@ -55,6 +57,8 @@ pub use raw::stall;
 pub use reply::{Reply, expect_token_pair, keys};
 #[allow(unused_imports)]
 pub use requests::Session;
+#[allow(unused_imports)]
+pub use secrets::{Enrolled, RESET_SUBJECT, VERIFY_SUBJECT, enroll_totp};
 #[allow(unused_imports)]
 pub use smtp::{DELIVERY_TIMEOUT, SMTP_SINK, SinkProcess, SmtpServer, read_mail_dir};
 
