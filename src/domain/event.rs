@@ -53,11 +53,18 @@ pub enum SecurityEvent {
     UserDeleted,
     /// A superuser (or the `user` commands) revoked every session of the account.
     SessionsRevoked,
+    /// A passkey was registered (SPEC §11).
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
+    /// A passkey's signature counter did not grow: the assertion was
+    /// refused, as a cloned authenticator's (the passkey stays).
+    PasskeyCloneSuspected,
 }
 
 impl SecurityEvent {
     /// Every kind, in declaration order.
-    pub const ALL: [SecurityEvent; 22] = [
+    pub const ALL: [SecurityEvent; 25] = [
         Self::UserCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -80,6 +87,9 @@ impl SecurityEvent {
         Self::UserActivated,
         Self::UserDeleted,
         Self::SessionsRevoked,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::PasskeyCloneSuspected,
     ];
 
     /// The name stored in the `kind` column.
@@ -107,6 +117,9 @@ impl SecurityEvent {
             Self::UserActivated => "user_activated",
             Self::UserDeleted => "user_deleted",
             Self::SessionsRevoked => "sessions_revoked",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyCloneSuspected => "passkey_clone_suspected",
         }
     }
 

@@ -7,8 +7,8 @@ mod templates;
 mod transport;
 
 pub use templates::{
-    MfaNotice, already_registered_mail, escape as escape_html, mfa_mail, password_changed_mail,
-    reset_mail, verification_mail,
+    MfaNotice, already_registered_mail, escape as escape_html, mfa_mail, passkey_mail,
+    password_changed_mail, reset_mail, verification_mail,
 };
 pub use transport::{MailTransport, OutboxTransport, SmtpTransport, transport_for};
 
