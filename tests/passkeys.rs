@@ -288,3 +288,66 @@ both_backends!(one_instance_starts_another_finishes, vars[VARS[0], VARS[1]], |ap
         .await
         .expect_error(StatusCode::BAD_REQUEST, "PASSKEY_CEREMONY_INVALID");
 });
+
+both_backends!(deactivated_deleted_and_unverified_users_are_refused,
+    vars[VARS[0], VARS[1]], |app| async move {
+    use portcullis::store::{Actor, UserChanges};
+    let user = app.register(&unique_email("pk-inactive"), PASSWORD).await;
+    let mut device = Device::new(true);
+    add_passkey(&app, &user, &mut device).await;
+    let deactivate = |active: bool| UserChanges { is_active: Some(active), ..UserChanges::default() };
+    app.store().update_user(user.user_id, &deactivate(false), &Actor::Cli).await.unwrap();
+    let options = sign_in_options(&app, Some(&user.email)).await;
+    finish_sign_in(&app, &options, &device.get(ORIGIN, &options["options"]))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "INACTIVE_USER");
+    app.store().update_user(user.user_id, &deactivate(true), &Actor::Cli).await.unwrap();
+    let options = sign_in_options(&app, None).await;
+    finish_sign_in(&app, &options, &device.get(ORIGIN, &options["options"]))
+        .await
+        .expect_ok(StatusCode::OK);
+    // Deleting the user deletes the passkey: its credential is unknown.
+    app.store().delete_user(user.user_id, &Actor::Cli).await.unwrap();
+    let options = sign_in_options(&app, None).await;
+    finish_sign_in(&app, &options, &device.get(ORIGIN, &options["options"]))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "INVALID_PASSKEY");
+
+    // With verification required, an unverified user is refused as at /login.
+    let strict = app
+        .spawn_sharing(&[VARS[0], VARS[1], ("REQUIRE_EMAIL_VERIFICATION", "true")])
+        .await;
+    let other = app.register(&unique_email("pk-unverified"), PASSWORD).await;
+    let mut device = Device::new(true);
+    add_passkey(&app, &other, &mut device).await;
+    let options = sign_in_options(&strict, Some(&other.email)).await;
+    finish_sign_in(&strict, &options, &device.get(ORIGIN, &options["options"]))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "EMAIL_NOT_VERIFIED");
+});
+
+both_backends!(finishes_count_under_the_login_limit_per_ip,
+    vars[VARS[0], VARS[1], ("RATE_LIMIT_ENABLED", "true"), ("RATE_LIMIT_LOGIN_PER_IP", "2/minute")],
+    |app| async move {
+    let user = app.register(&unique_email("pk-limit-ip"), PASSWORD).await;
+    let mut device = Device::new(true);
+    add_passkey(&app, &user, &mut device).await;
+    // Options are not counted: five of them, then two finishes pass.
+    let mut ceremonies = Vec::new();
+    for _ in 0..5 {
+        ceremonies.push(sign_in_options(&app, Some(&user.email)).await);
+    }
+    for ceremony in &ceremonies[..2] {
+        finish_sign_in(&app, ceremony, &device.get(ORIGIN, &ceremony["options"]))
+            .await
+            .expect_ok(StatusCode::OK);
+    }
+    let third = &ceremonies[2];
+    finish_sign_in(&app, third, &device.get(ORIGIN, &third["options"]))
+        .await
+        .expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    // The password login shares the bucket.
+    app.login_json(&user.email, PASSWORD)
+        .await
+        .expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+});
