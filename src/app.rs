@@ -112,7 +112,9 @@ impl PortcullisBuilder {
         tasks.spawn_service(move |stop| purge_periodically(purged, retention, stop));
         let limits = Limits::new(&self.config.rate_limits).await;
         limits.start(&tasks);
+        let webauthn = crate::flows::relying_party(&self.config.passkeys);
         let flows = Flows {
+            webauthn,
             config: self.config,
             store,
             tokens,

@@ -139,6 +139,27 @@ pub enum Error {
     /// tokens or nothing (the endpoints answer with the second step).
     #[error("A second factor is required")]
     MfaRequired,
+    /// Passkeys cannot work with this configuration (an IP address as the
+    /// relying party, SPEC §11); permanent, so no `Retry-After`.
+    #[error("Passkeys are not available on this server")]
+    PasskeysUnavailable,
+    /// A passkey that did not verify: 401 when signing in, 400 when
+    /// registering (origin, RP id, challenge, no user verification).
+    #[error("Invalid passkey")]
+    InvalidPasskey {
+        /// Whether it was a sign-in.
+        sign_in: bool,
+    },
+    /// A passkey ceremony that is unknown, expired, spent, or of another
+    /// purpose or user.
+    #[error("Invalid or expired passkey ceremony")]
+    PasskeyCeremonyInvalid,
+    /// The credential is registered already (to this or another account).
+    #[error("This passkey is already registered")]
+    PasskeyAlreadyRegistered,
+    /// The user has as many passkeys as `PASSKEYS_PER_USER` allows.
+    #[error("Passkey limit reached")]
+    PasskeyLimitReached,
 }
 
 /// Shorthand for results whose error is [`Error`].
@@ -162,7 +183,11 @@ impl Error {
             Unauthorized | InvalidCredentials | TokenExpired | InvalidToken | TokenRevoked => {
                 StatusCode::UNAUTHORIZED
             }
-            InvalidMfaToken | InvalidMfaCode { login: true } => StatusCode::UNAUTHORIZED,
+            InvalidMfaToken | InvalidMfaCode { login: true } | InvalidPasskey { sign_in: true } => {
+                StatusCode::UNAUTHORIZED
+            }
+            InvalidPasskey { sign_in: false } | PasskeyCeremonyInvalid => StatusCode::BAD_REQUEST,
+            PasskeyAlreadyRegistered | PasskeyLimitReached => StatusCode::CONFLICT,
             InvalidMfaCode { login: false } | MfaSetupExpired => StatusCode::BAD_REQUEST,
             MfaNotEnabled => StatusCode::NOT_FOUND,
             InactiveUser | EmailNotVerified | Forbidden | CrossSite | InsufficientAal
@@ -178,7 +203,7 @@ impl Error {
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Unavailable | MfaUnconfigured => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable | MfaUnconfigured | PasskeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -217,6 +242,11 @@ impl Error {
             MfaNotEnabled => "MFA_NOT_ENABLED",
             InsufficientAal => "INSUFFICIENT_AAL",
             MfaRequired => "MFA_REQUIRED",
+            PasskeysUnavailable => "PASSKEYS_UNAVAILABLE",
+            InvalidPasskey { .. } => "INVALID_PASSKEY",
+            PasskeyCeremonyInvalid => "PASSKEY_CEREMONY_INVALID",
+            PasskeyAlreadyRegistered => "PASSKEY_ALREADY_REGISTERED",
+            PasskeyLimitReached => "PASSKEY_LIMIT_REACHED",
         }
     }
 
@@ -226,7 +256,8 @@ impl Error {
             Error::Unauthorized
             | Error::InvalidCredentials
             | Error::InvalidMfaToken
-            | Error::InvalidMfaCode { login: true } => Some("Bearer"),
+            | Error::InvalidMfaCode { login: true }
+            | Error::InvalidPasskey { sign_in: true } => Some("Bearer"),
             Error::TokenExpired | Error::InvalidToken | Error::TokenRevoked => {
                 Some("Bearer error=\"invalid_token\"")
             }

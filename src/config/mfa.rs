@@ -53,6 +53,13 @@ pub(super) fn read(src: &Source<'_>, production: bool) -> Result<Read, ConfigErr
     Ok(Read { key, issuer })
 }
 
+impl Read {
+    /// The issuer: `MFA_ISSUER`, else the host of `app_url`.
+    pub(super) fn issuer(&self, app_url: &str) -> String {
+        self.issuer.clone().unwrap_or_else(|| host_of(app_url))
+    }
+}
+
 /// 32 bytes from standard or URL-safe base64, padded or not.
 fn decode_key(text: &str) -> Result<[u8; 32], String> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -86,7 +93,7 @@ pub(super) fn resolve(
         None if persist => (Some(load_or_create(data_dir)?), true),
         None => (None, false),
     };
-    let issuer = read.issuer.unwrap_or_else(|| host_of(app_url));
+    let issuer = read.issuer(app_url);
     Ok(MfaConfig {
         encryption_key,
         key_generated,

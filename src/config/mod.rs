@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod mail;
 mod mfa;
+mod passkeys;
 mod password;
 mod redact;
 mod secret;
@@ -176,6 +177,31 @@ pub struct MfaConfig {
     pub issuer: String,
 }
 
+/// The WebAuthn relying party that passkeys are bound to (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelyingParty {
+    /// The relying party id, a domain (`WEBAUTHN_RP_ID`, else `APP_URL`'s host).
+    pub id: String,
+    /// The origins whose pages may use passkeys (`WEBAUTHN_ORIGINS`, else
+    /// `APP_URL`'s origin); each one's host is `id` or a name under it.
+    pub origins: Vec<webauthn_rs::prelude::Url>,
+    /// The name authenticators show (`WEBAUTHN_RP_NAME`, else `MFA_ISSUER`).
+    pub name: String,
+}
+
+/// Passkey settings (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyConfig {
+    /// The relying party; `None` when passkeys cannot work (an IP address
+    /// as `APP_URL`'s host and no `WEBAUTHN_RP_ID`): their endpoints answer
+    /// 503 `PASSKEYS_UNAVAILABLE`.
+    pub relying_party: Option<RelyingParty>,
+    /// Why `relying_party` is `None`, for the log at start-up.
+    pub unavailable_reason: Option<String>,
+    /// Passkeys a user may register (`PASSKEYS_PER_USER`).
+    pub per_user: u32,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -265,6 +291,8 @@ pub struct Config {
     pub session_cache_size: u64,
     /// The second factor (SPEC §10).
     pub mfa: MfaConfig,
+    /// Passkeys (SPEC §11).
+    pub passkeys: PasskeyConfig,
 }
 
 impl Config {
@@ -308,6 +336,7 @@ impl Config {
             "a whole number",
         )?;
         let mfa = mfa::read(src, production)?;
+        let passkeys = passkeys::read(src, &server.app_url, &mfa.issuer(&server.app_url))?;
 
         // Only once everything else is valid: a generated secret or key is
         // written to disk. The asymmetric algorithms sign with their key
@@ -354,6 +383,7 @@ impl Config {
             data_dir,
             session_cache_size,
             mfa,
+            passkeys,
         })
     }
 

@@ -95,6 +95,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("data_dir", &self.data_dir)
             .field("mfa", &self.mfa)
+            .field("passkeys", &self.passkeys)
             .finish()
     }
 }

@@ -12,6 +12,11 @@ pub enum SessionAuth {
     /// The password and a recovery code (`["pwd", "recovery_code", "mfa"]`,
     /// `aal2`; `recovery_code` is a private value).
     PasswordAndRecoveryCode,
+    /// A passkey bound to its device (`["hwk", "user", "mfa"]`, `aal2`):
+    /// possession plus the user verification the authenticator did.
+    DevicePasskey,
+    /// A synced passkey, backup-eligible (`["swk", "user", "mfa"]`, `aal2`).
+    SyncedPasskey,
 }
 
 impl SessionAuth {
@@ -21,6 +26,8 @@ impl SessionAuth {
             Self::Password => &["pwd"],
             Self::PasswordAndOtp => &["pwd", "otp", "mfa"],
             Self::PasswordAndRecoveryCode => &["pwd", "recovery_code", "mfa"],
+            Self::DevicePasskey => &["hwk", "user", "mfa"],
+            Self::SyncedPasskey => &["swk", "user", "mfa"],
         }
     }
 
@@ -28,7 +35,10 @@ impl SessionAuth {
     pub fn aal(self) -> &'static str {
         match self {
             Self::Password => "aal1",
-            Self::PasswordAndOtp | Self::PasswordAndRecoveryCode => "aal2",
+            Self::PasswordAndOtp
+            | Self::PasswordAndRecoveryCode
+            | Self::DevicePasskey
+            | Self::SyncedPasskey => "aal2",
         }
     }
 
@@ -43,16 +53,23 @@ impl SessionAuth {
             Self::Password => "pwd",
             Self::PasswordAndOtp => "pwd otp mfa",
             Self::PasswordAndRecoveryCode => "pwd recovery_code mfa",
+            Self::DevicePasskey => "hwk user mfa",
+            Self::SyncedPasskey => "swk user mfa",
         }
     }
 
     /// The value of an `amr` column; anything unknown reads as the
     /// password alone (the weakest).
     pub fn from_stored(amr: &str) -> Self {
-        [Self::PasswordAndOtp, Self::PasswordAndRecoveryCode]
-            .into_iter()
-            .find(|a| a.stored() == amr)
-            .unwrap_or(Self::Password)
+        [
+            Self::PasswordAndOtp,
+            Self::PasswordAndRecoveryCode,
+            Self::DevicePasskey,
+            Self::SyncedPasskey,
+        ]
+        .into_iter()
+        .find(|a| a.stored() == amr)
+        .unwrap_or(Self::Password)
     }
 }
 
@@ -66,6 +83,8 @@ mod tests {
             SessionAuth::Password,
             SessionAuth::PasswordAndOtp,
             SessionAuth::PasswordAndRecoveryCode,
+            SessionAuth::DevicePasskey,
+            SessionAuth::SyncedPasskey,
         ] {
             assert_eq!(SessionAuth::from_stored(auth.stored()), auth);
             assert_eq!(auth.amr().join(" "), auth.stored());

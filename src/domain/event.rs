@@ -56,11 +56,18 @@ pub enum SecurityEvent {
     /// A wrong current password was sent with a session (`/change-password`,
     /// `/mfa/totp/setup`): someone holding a token guessing the password.
     PasswordCheckFailed,
+    /// A passkey was registered (SPEC §11).
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
+    /// A passkey's signature counter did not grow: the assertion was
+    /// refused, as a cloned authenticator's (the passkey stays).
+    PasskeyCloneSuspected,
 }
 
 impl SecurityEvent {
     /// Every kind, in declaration order.
-    pub const ALL: [SecurityEvent; 23] = [
+    pub const ALL: [SecurityEvent; 26] = [
         Self::UserCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -84,6 +91,9 @@ impl SecurityEvent {
         Self::UserDeleted,
         Self::SessionsRevoked,
         Self::PasswordCheckFailed,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::PasskeyCloneSuspected,
     ];
 
     /// The name stored in the `kind` column.
@@ -112,6 +122,9 @@ impl SecurityEvent {
             Self::UserDeleted => "user_deleted",
             Self::SessionsRevoked => "sessions_revoked",
             Self::PasswordCheckFailed => "password_check_failed",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyCloneSuspected => "passkey_clone_suspected",
         }
     }
 

@@ -23,6 +23,7 @@
 //! | `POST /verify-email`, `/verify-email/resend` (and its page) | [`email_verification`](Flows::verify_email) |
 //! | `POST /logout` | [`logout`](Flows::logout) |
 //! | `GET /sessions`, `DELETE /sessions/{id}` | [`sessions`](Flows::list_sessions) |
+//! | `/passkeys…`, `POST /login/passkey/options`, `/login/passkey` | [`passkeys`](Flows::sign_in_with_passkey) |
 //! | `GET /events`, and the admin API `/api/users…` (superusers) | [`admin`](Flows::admin_list_users) |
 
 mod admin;
@@ -33,6 +34,7 @@ mod links;
 mod login;
 mod logout;
 mod mfa;
+mod passkeys;
 mod password_check;
 mod password_reset;
 mod profile;
@@ -47,6 +49,7 @@ pub use mfa::{
     LoginOutcome, MfaChallenge, MfaStatus, SecondFactorMethod, SecondStepPassed, TotpEnabled,
     TotpSetup, remove_second_factor,
 };
+pub use passkeys::{CEREMONY_TTL_SECS, PasskeyInfo, PasskeyOptions, relying_party};
 pub use profile::LOCKED_PROFILE_KEYS;
 pub use register::{Registered, Registration};
 pub use session::TokenPair;
@@ -81,6 +84,9 @@ pub struct Flows {
     pub limits: Limits,
     /// Background work, drained at shutdown.
     pub tasks: Tasks,
+    /// The WebAuthn relying party of passkeys ([`relying_party`]); `None`
+    /// when they are unavailable (503 `PASSKEYS_UNAVAILABLE`).
+    pub webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 /// `Ok` if there are no field errors, else [`Error::Validation`] with all of them.

@@ -30,6 +30,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
+pub mod passkeys;
 pub mod response;
 pub mod routes;
 pub mod server;

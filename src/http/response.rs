@@ -267,8 +267,9 @@ pub struct EventView {
     /// `logout`, `password_changed`, `password_reset_requested`,
     /// `password_reset`, `email_verified`, `refresh_reuse_detected`,
     /// `user_updated`, `user_deactivated`, `user_activated`, `user_deleted`,
-    /// `sessions_revoked`, `password_check_failed`, or a kind a newer
-    /// version records.
+    /// `sessions_revoked`, `password_check_failed`, the second factor's and
+    /// the passkeys' kinds (`passkey_added`, `passkey_removed`,
+    /// `passkey_clone_suspected`), or a kind a newer version records.
     kind: String,
     /// Whose account it is about.
     user_id: Option<i64>,

@@ -2,9 +2,11 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 
-use super::{AppState, account, admin, auth, links, mfa, middleware, oauth, openapi, ops, pages};
+use super::{
+    AppState, account, admin, auth, links, mfa, middleware, oauth, openapi, ops, pages, passkeys,
+};
 use crate::error::Error;
 
 /// Largest accepted request body (SPEC §3).
@@ -41,6 +43,21 @@ fn auth_routes(prefix: &str) -> Router<AppState> {
         .route(&at("/mfa/totp/confirm"), post(mfa::confirm))
         .route(&at("/mfa/totp/disable"), post(mfa::disable))
         .route(&at("/mfa/recovery-codes"), post(mfa::recovery_codes))
+        .route(
+            &at("/passkeys/register/options"),
+            post(passkeys::passkey_register_options),
+        )
+        .route(&at("/passkeys/register"), post(passkeys::passkey_register))
+        .route(&at("/passkeys"), get(passkeys::list_passkeys))
+        .route(
+            &at("/passkeys/{id}"),
+            patch(passkeys::rename_passkey).delete(passkeys::remove_passkey),
+        )
+        .route(
+            &at("/login/passkey/options"),
+            post(passkeys::passkey_sign_in_options),
+        )
+        .route(&at("/login/passkey"), post(passkeys::passkey_sign_in))
 }
 
 /// Portcullis's routes and the application's `routes` under one stack of

@@ -8,7 +8,7 @@ mod transport;
 
 pub use templates::{
     MfaNotice, already_registered_mail, escape as escape_html, login_budget_used_up_mail, mfa_mail,
-    password_changed_mail, reset_mail, verification_mail,
+    passkey_mail, password_changed_mail, reset_mail, verification_mail,
 };
 pub use transport::{MailTransport, OutboxTransport, SmtpTransport, transport_for};
 

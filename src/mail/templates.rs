@@ -202,3 +202,30 @@ pub fn mfa_mail(app_url: &str, to: &str, when: &str, notice: MfaNotice) -> Outgo
         Some(("Go to the application", format!("{app_url}/"))),
     )
 }
+
+/// "A passkey was added / removed" (SPEC §11): which one, when, and what
+/// to do if it was not the owner.
+pub fn passkey_mail(app_url: &str, to: &str, when: &str, name: &str, added: bool) -> OutgoingMail {
+    let (subject, first) = if added {
+        (
+            "A passkey was added to your account",
+            format!(
+                "The passkey \"{name}\" was added to your account on {when}. It can now sign in to your account without a password."
+            ),
+        )
+    } else {
+        (
+            "A passkey was removed from your account",
+            format!("The passkey \"{name}\" was removed from your account on {when}."),
+        )
+    };
+    compose(
+        to,
+        subject,
+        &[
+            &first,
+            "If this was not you, someone can sign in to your account: open the application now, remove the passkeys you do not know, and use \"Forgot password\" to choose a new password.",
+        ],
+        Some(("Go to the application", format!("{app_url}/"))),
+    )
+}

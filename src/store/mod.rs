@@ -1,6 +1,6 @@
 //! Persistence on SQLite or PostgreSQL through the same SQL, one file per
 //! aggregate: [`users`](Store::user_by_id), sessions and their refresh tokens,
-//! one-time tokens, security events, the mail queue, and the purge.
+//! one-time tokens, security events, the mail queue, passkeys, and the purge.
 //!
 //! The SQL is written once, in the dialect both databases share (`$n`
 //! placeholders, `RETURNING`, `TRUE`/`FALSE`), and runs through sqlx's `Any`
@@ -24,6 +24,7 @@ mod mail_queue;
 mod mfa;
 mod models;
 mod one_time;
+mod passkeys;
 mod purge;
 mod sessions;
 mod users;
@@ -41,6 +42,7 @@ pub use mfa::{
     WINDOW_FAILURE_LIMIT,
 };
 pub use one_time::TokenPurpose;
+pub use passkeys::{Ceremony, CeremonyPurpose, NewPasskey, PasskeyRecord, PasskeyUse};
 
 pub use crate::domain::ClientInfo;
 pub use crate::fields::ExtraFields;

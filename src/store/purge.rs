@@ -14,6 +14,7 @@ impl Store {
             ("DELETE FROM sessions WHERE expires_at < $1", now),
             ("DELETE FROM one_time_tokens WHERE expires_at < $1", now),
             ("DELETE FROM mfa_tokens WHERE expires_at < $1", now),
+            ("DELETE FROM passkey_ceremonies WHERE expires_at < $1", now),
             (
                 "DELETE FROM mfa_totp WHERE enabled_at IS NULL AND pending_expires_at < $1",
                 now,

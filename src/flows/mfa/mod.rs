@@ -148,7 +148,7 @@ pub struct TotpEnabled {
 }
 
 /// The current time as mails show it.
-fn mail_time() -> String {
+pub(super) fn mail_time() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc2822)
         .unwrap_or_else(|_| "just now".into())

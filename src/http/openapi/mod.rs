@@ -26,7 +26,7 @@ use utoipa::openapi::security::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{account, admin, auth, links, mfa, oauth, ops, pages};
+use super::{account, admin, auth, links, mfa, oauth, ops, pages, passkeys};
 use crate::config::Config;
 use crate::error::ErrorEnvelope;
 use crate::fields::UserFields;
@@ -52,6 +52,7 @@ use crate::fields::UserFields;
         (name = "password reset", description = "Forgotten passwords, by mailed link"),
         (name = "verification", description = "Confirming the e-mail address, by mailed link"),
         (name = "second factor", description = "TOTP and recovery codes (SPEC §10). A login of a user with a second factor answers `mfa_required` with an `mfa_token` instead of tokens; `/mfa/verify` completes it. Swagger UI's Authorize button works only for users without a second factor."),
+        (name = "passkeys", description = "Passkeys (WebAuthn, SPEC §11): register them with the password as proof, then sign in with one instead of a password. Options answers are `{\"ceremony_id\", \"options\": {\"publicKey\": …}, \"expires_in\": 300}`: pass `options.publicKey` to `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON`, and post `credential.toJSON()` back with the `ceremony_id` (single-use)."),
         (name = "operations", description = "Health, readiness, metrics and public keys"),
         (name = "pages", description = "The HTML pages the mailed links open, at the root"),
     ),
@@ -85,6 +86,13 @@ struct Base;
     mfa::confirm,
     mfa::disable,
     mfa::recovery_codes,
+    passkeys::passkey_register_options,
+    passkeys::passkey_register,
+    passkeys::list_passkeys,
+    passkeys::rename_passkey,
+    passkeys::remove_passkey,
+    passkeys::passkey_sign_in_options,
+    passkeys::passkey_sign_in,
 ))]
 pub struct AuthApi;
 
