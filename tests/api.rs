@@ -308,7 +308,7 @@ both_backends!(
             ["access_token", "data", "success", "token_type"]
         );
         assert_eq!(reply.body["success"], json!(true));
-        expect_token_pair(&reply.body["data"]);
+        expect_login_pair(&reply.body["data"]);
         assert_eq!(
             reply.body["access_token"],
             reply.body["data"]["access_token"]
@@ -352,7 +352,7 @@ both_backends!(login_json_answers_the_envelope_only, |app| async move {
     let user = app.register("gina@example.com", PASSWORD).await;
     let reply = app.login_json("Gina@Example.com", PASSWORD).await;
     let data = reply.expect_ok(StatusCode::OK);
-    expect_token_pair(data);
+    expect_login_pair(data);
     assert_eq!(reply.header("cache-control"), Some("no-store"));
     let me = app.me(data["access_token"].as_str().unwrap()).await;
     assert_eq!(me.expect_ok(StatusCode::OK)["email"], json!(user.email));

@@ -290,7 +290,7 @@ both_backends!(
 
 both_backends!(
     /// With `REFRESH_COOKIE` off (the default) nothing of it happens: no
-    /// `Set-Cookie`, the cookie is not read (`/refresh` wants its body),
+    /// refresh `Set-Cookie` (a sign-in sets only the device cookie), the cookie is not read (`/refresh` wants its body),
     /// and no origin is refused.
     without_the_setting_there_is_no_cookie,
     vars[("REFRESH_REUSE_GRACE_SECONDS", "0")],
@@ -301,7 +301,15 @@ both_backends!(
         assert!(registered.headers.get("set-cookie").is_none());
         let login = app.login_json(&email, PASSWORD).await;
         login.expect_ok(StatusCode::OK);
-        assert!(login.headers.get("set-cookie").is_none());
+        // The only cookie a sign-in sets is the device token (SPEC §7).
+        let set: Vec<&str> = login
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(set.len(), 1, "{set:?}");
+        assert!(set[0].starts_with("portcullis_device="), "{set:?}");
 
         let reply = refresh_with_cookie(&app, &refresh, &[]).await;
         reply.expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");

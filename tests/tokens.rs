@@ -455,17 +455,30 @@ both_backends!(refresh_refuses_the_wrong_kind_of_token, |app| async move {
 
 // ---- /token (RFC 6749) -------------------------------------------------------------
 
-/// Checks an RFC 6749 §5.1 success body; the access token.
+/// Which grant a `/token` answer is for.
+#[derive(Clone, Copy)]
+enum Grant {
+    Password,
+    Refresh,
+}
+
+/// Checks an RFC 6749 §5.1 success body; the access and refresh tokens.
 #[track_caller]
-fn expect_rfc_token(reply: &Reply) -> (String, String) {
+fn expect_rfc_token(reply: &Reply, grant: Grant) -> (String, String) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert!(reply.is_json());
-    assert_eq!(
-        keys(&reply.body),
-        ["access_token", "expires_in", "refresh_token", "token_type"],
-        "{}",
-        reply.text()
-    );
+    let expected: &[&str] = match grant {
+        // A sign-in also hands out the device token (SPEC §7).
+        Grant::Password => &[
+            "access_token",
+            "device_token",
+            "expires_in",
+            "refresh_token",
+            "token_type",
+        ],
+        Grant::Refresh => &["access_token", "expires_in", "refresh_token", "token_type"],
+    };
+    assert_eq!(keys(&reply.body), expected, "{}", reply.text());
     assert!(
         reply.body["token_type"]
             .as_str()
@@ -492,7 +505,7 @@ both_backends!(token_endpoint_password_grant, |app| async move {
             ],
         )
         .await;
-    let (access, refresh) = expect_rfc_token(&reply);
+    let (access, refresh) = expect_rfc_token(&reply, Grant::Password);
     assert_eq!(
         app.me(&access).await.expect_ok(StatusCode::OK)["id"],
         json!(user.user_id)
@@ -507,7 +520,7 @@ both_backends!(token_endpoint_password_grant, |app| async move {
             &json!({"username": "jon@example.com", "password": PASSWORD}),
         )
         .await;
-    let (access, _) = expect_rfc_token(&reply);
+    let (access, _) = expect_rfc_token(&reply, Grant::Password);
     app.me(&access).await.expect_ok(StatusCode::OK);
 
     // Errors per RFC 6749 §5.2.
@@ -571,7 +584,7 @@ both_backends!(token_endpoint_refresh_grant, |app| async move {
             ],
         )
         .await;
-    let (access, refresh) = expect_rfc_token(&reply);
+    let (access, refresh) = expect_rfc_token(&reply, Grant::Refresh);
     assert_eq!(sid_of(&access), user.sid());
     app.me(&access).await.expect_ok(StatusCode::OK);
     // The rotated token works at /refresh too: it is one rotation chain.
@@ -583,7 +596,7 @@ both_backends!(token_endpoint_refresh_grant, |app| async move {
             &json!({"grant_type": "refresh_token", "refresh_token": r3}),
         )
         .await;
-    let (access, _) = expect_rfc_token(&reply);
+    let (access, _) = expect_rfc_token(&reply, Grant::Refresh);
     assert_eq!(sid_of(&access), user.sid());
 
     app.post_form(

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::limits::{DeviceTokens, Limits, NO_CLIENT_IP, Rule, Spent};
 use crate::mail::login_budget_used_up_mail;
 use crate::password::NewPassword;
-use crate::store::{StillValid, email_key};
+use crate::store::{StillValid, User, email_key};
 
 impl Flows {
     /// [`Flows::sign_in`] for callers that want tokens or nothing (tools,
@@ -128,14 +128,7 @@ impl Flows {
             return Err(Error::InvalidCredentials);
         };
         let user = record.user;
-        if !user.is_active {
-            metrics::counter!("portcullis_logins_total", "outcome" => "inactive").increment(1);
-            return Err(Error::InactiveUser);
-        }
-        if self.config.require_email_verification && !user.is_verified {
-            metrics::counter!("portcullis_logins_total", "outcome" => "unverified").increment(1);
-            return Err(Error::EmailNotVerified);
-        }
+        self.may_sign_in(&user)?;
         // The hash verified; a re-hash replaces it only if nothing else did.
         let mut verified_hash = record.password_hash;
         if self.passwords.needs_rehash(&verified_hash)
@@ -199,6 +192,22 @@ impl Flows {
                 mailer.wake();
                 Ok(())
             });
+    }
+
+    /// Refuses a sign-in, by any method, of a deactivated user (403
+    /// `INACTIVE_USER`) or, while verification is required, of an
+    /// unverified one (403 `EMAIL_NOT_VERIFIED`), counted in
+    /// `portcullis_logins_total`.
+    pub(super) fn may_sign_in(&self, user: &User) -> Result<()> {
+        if !user.is_active {
+            metrics::counter!("portcullis_logins_total", "outcome" => "inactive").increment(1);
+            return Err(Error::InactiveUser);
+        }
+        if self.config.require_email_verification && !user.is_verified {
+            metrics::counter!("portcullis_logins_total", "outcome" => "unverified").increment(1);
+            return Err(Error::EmailNotVerified);
+        }
+        Ok(())
     }
 
     /// Re-hashes a password known to match `old` under the current policy,

@@ -1,8 +1,8 @@
 //! Checking tokens: the signature with the configured algorithm only,
 //! then the claims.
 
-use jsonwebtoken::DecodingKey;
 use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{DecodingKey, Validation};
 
 use super::{Claims, MAX_TOKEN_LEN, TokenService, TokenType, check_claims};
 use crate::error::{Error, Result};
@@ -45,22 +45,27 @@ impl TokenService {
                 .collect(),
             None => self.decoding.iter().map(|(_, k)| k).collect(),
         };
-        let mut outcome = Err(Error::InvalidToken);
-        for key in keys {
-            match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
-                Ok(data) => {
-                    outcome = Ok(data.claims);
-                    break;
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
-                    outcome = Err(Error::TokenExpired);
-                    break;
-                }
-                Err(_) => {}
-            }
-        }
-        let claims = outcome?;
+        let claims = first_verified(token, keys.into_iter().map(|key| (key, &self.validation)))?;
         check_claims(&claims, expected)?;
         Ok(claims)
     }
+}
+
+/// The claims of `token` as the first of `candidates` (key and validation)
+/// that verifies it; [`Error::TokenExpired`] as soon as one finds it validly
+/// signed but expired, else [`Error::InvalidToken`].
+pub(crate) fn first_verified<'a>(
+    token: &str,
+    candidates: impl IntoIterator<Item = (&'a DecodingKey, &'a Validation)>,
+) -> Result<Claims> {
+    for (key, validation) in candidates {
+        match jsonwebtoken::decode::<Claims>(token, key, validation) {
+            Ok(data) => return Ok(data.claims),
+            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
+                return Err(Error::TokenExpired);
+            }
+            Err(_) => {}
+        }
+    }
+    Err(Error::InvalidToken)
 }

@@ -24,6 +24,8 @@ use sha2::Digest as _;
 
 pub use claims::{Claims, IssuedToken, TokenType};
 pub(crate) use claims::{MAX_TOKEN_LEN, check_claims, validation};
+#[cfg(feature = "verifier")]
+pub(crate) use decode::first_verified;
 use keys::AsymmetricKeys;
 use mac::HmacVerifier;
 pub use mac::key_id;

@@ -66,7 +66,6 @@ use std::time::{Duration, Instant};
 
 use axum::http::Uri;
 pub use jsonwebtoken::Algorithm;
-use jsonwebtoken::errors::ErrorKind;
 
 use builder::HttpClient;
 pub use builder::VerifierBuilder;
@@ -75,7 +74,7 @@ use keyset::{KeyCache, Reason};
 
 use crate::error::{Error, Result};
 use crate::token::keys::is_asymmetric;
-use crate::token::{Claims, MAX_TOKEN_LEN, TokenType, check_claims};
+use crate::token::{Claims, MAX_TOKEN_LEN, TokenType, check_claims, first_verified};
 
 /// Verifies Portcullis access tokens against its JWKS URL; cheap to clone
 /// (the key cache is shared). See the [module](self) documentation.
@@ -139,21 +138,12 @@ impl JwksVerifier {
         if kid.is_some() && cache.candidates(alg, kid).next().is_none() {
             cache = self.refetch(&cache, Reason::UnknownKid).await?;
         }
-        let mut outcome = Err(Error::InvalidToken);
-        for key in cache.candidates(alg, kid) {
-            match jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation) {
-                Ok(data) => {
-                    outcome = Ok(data.claims);
-                    break;
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
-                    outcome = Err(Error::TokenExpired);
-                    break;
-                }
-                Err(_) => {}
-            }
-        }
-        let claims = outcome?;
+        let claims = first_verified(
+            token,
+            cache
+                .candidates(alg, kid)
+                .map(|key| (&key.key, &key.validation)),
+        )?;
         check_claims(&claims, TokenType::Access)?;
         Ok(claims)
     }

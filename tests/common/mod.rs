@@ -54,7 +54,7 @@ pub use mime::{Mail, Part};
 #[allow(unused_imports)]
 pub use raw::stall;
 #[allow(unused_imports)]
-pub use reply::{Reply, expect_token_pair, keys};
+pub use reply::{Reply, expect_login_pair, expect_token_pair, keys};
 #[allow(unused_imports)]
 pub use requests::Session;
 #[allow(unused_imports)]

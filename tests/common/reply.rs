@@ -197,6 +197,18 @@ pub fn keys(v: &Value) -> Vec<String> {
 /// Checks `{access_token, refresh_token, token_type: "bearer", expires_in: 1800}`
 /// (exactly these keys).
 #[track_caller]
+/// What a password sign-in answers: the token pair and the device token
+/// (SPEC §7) that lets this client past the account's failed-login budget.
+pub fn expect_login_pair(data: &Value) {
+    let device = data["device_token"].as_str().expect("device_token");
+    assert!(device.starts_with("v1."), "{device}");
+    let mut pair = data.clone();
+    if let Some(pair) = pair.as_object_mut() {
+        pair.remove("device_token");
+    }
+    expect_token_pair(&pair);
+}
+
 pub fn expect_token_pair(data: &Value) {
     assert_eq!(
         keys(data),

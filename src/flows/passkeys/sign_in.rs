@@ -141,14 +141,7 @@ impl Flows {
             .await?
             .ok_or(REFUSED)?
             .user;
-        if !user.is_active {
-            metrics::counter!("portcullis_logins_total", "outcome" => "inactive").increment(1);
-            return Err(Error::InactiveUser);
-        }
-        if self.config.require_email_verification && !user.is_verified {
-            metrics::counter!("portcullis_logins_total", "outcome" => "unverified").increment(1);
-            return Err(Error::EmailNotVerified);
-        }
+        self.may_sign_in(&user)?;
         Ok(user)
     }
 
