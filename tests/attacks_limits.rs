@@ -381,3 +381,55 @@ both_backends!(
         assert_eq!(notices, 1, "{subjects:?}");
     }
 );
+
+both_backends!(
+    /// The second step hands out the device token too (SPEC §7: every
+    /// sign-in that opens a session), so a TOTP user's known device still
+    /// gets in while a botnet has spent the account's budget.
+    a_second_factor_sign_in_remembers_the_device,
+    vars[
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN_PER_ACCOUNT", "4/hour"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ],
+    |app| async move {
+        let enrolled = enroll_totp(&app, "totp-device").await;
+        let owner = enrolled.session.email.clone();
+        let first = login_from(&app, "203.0.113.8", &owner, PASSWORD, None).await;
+        let mfa_token = first.expect_ok(StatusCode::OK)["mfa_token"]
+            .as_str()
+            .expect("mfa_token")
+            .to_string();
+        let passed = app
+            .send(
+                app.request(Method::POST, "/mfa/verify")
+                    .header("x-forwarded-for", "203.0.113.8")
+                    .json(&json!({
+                        "mfa_token": mfa_token,
+                        "method": "recovery_code",
+                        "code": enrolled.recovery[0],
+                    })),
+            )
+            .await;
+        let cookie = passed
+            .header("set-cookie")
+            .expect("a device cookie")
+            .to_string();
+        let device = passed.expect_ok(StatusCode::OK)["device_token"]
+            .as_str()
+            .expect("a device token in the second step's answer")
+            .to_string();
+        assert!(cookie.starts_with(&format!("portcullis_device={device};")), "{cookie}");
+        for n in 0..4 {
+            let bot = format!("2001:db8:7{n}:1::9");
+            login_from(&app, &bot, &owner, OTHER_PASSWORD, None)
+                .await
+                .expect_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+        }
+        login_from(&app, "198.51.100.80", &owner, PASSWORD, None)
+            .await
+            .expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+        let known = login_from(&app, "198.51.100.81", &owner, PASSWORD, Some(&device)).await;
+        assert_eq!(known.expect_ok(StatusCode::OK)["mfa_required"], json!(true));
+    }
+);

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Backend, Mail, OTHER_PASSWORD, PASSWORD, Reply, Session, TestApp, expect_token_pair, jwt_parts,
+    Backend, Mail, OTHER_PASSWORD, PASSWORD, Reply, Session, TestApp, expect_login_pair, jwt_parts,
     keys, now, python, read_mail_dir, unique_email,
 };
 use reqwest::StatusCode;
@@ -347,7 +347,7 @@ both_backends!(
         let code = user.auth.fresh_code().await;
         let passed = verify(&app, token, "totp", &code).await;
         let data = passed.expect_ok(StatusCode::OK);
-        expect_token_pair(data);
+        expect_login_pair(data);
         let access = data["access_token"].as_str().unwrap().to_string();
         let refresh = data["refresh_token"].as_str().unwrap().to_string();
         assert_eq!(

@@ -69,7 +69,7 @@ both_backends!(register_list_sign_in_rename_remove, vars[VARS[0], VARS[1]], |app
     let assertion = device.get(ORIGIN, &options["options"]);
     let reply = finish_sign_in(&app, &options, &assertion).await;
     let tokens = reply.expect_ok(StatusCode::OK).clone();
-    expect_token_pair(&tokens);
+    expect_login_pair(&tokens);
     assert_eq!(amr_aal(&tokens), (json!(["hwk", "user", "mfa"]), json!("aal2")));
     app.me(tokens["access_token"].as_str().unwrap()).await.expect_ok(StatusCode::OK);
     // The ceremony was spent.

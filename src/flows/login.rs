@@ -165,6 +165,17 @@ impl Flows {
         Ok(LoginOutcome::SignedIn(pair))
     }
 
+    /// `pair` with the device token of `user` (SPEC §7), as every sign-in
+    /// that opens a session hands out: after the second step, or with a
+    /// passkey, as after a password alone.
+    pub(super) fn with_device_token(&self, user: &User, pair: TokenPair) -> TokenPair {
+        let devices = DeviceTokens::new(self.config.secret_key.as_bytes());
+        TokenPair {
+            device_token: Some(devices.issue(user.id, &email_key(&user.email), now_unix())),
+            ..pair
+        }
+    }
+
     /// An account's budget of failed logins was just used up: logs it, and
     /// mails the owner of a registered address (at most once a day; the
     /// notice is counted for any address, and the mail queued in the

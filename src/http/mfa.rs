@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::body::JsonBody;
 use super::cookie::{CsrfCheck, set_refresh_cookie};
+use super::device::set_device_cookie;
 use super::extract::AuthSession;
 use super::openapi::answers::{
     Busy, Inactive, Invalid, PasswordCheckLimited, RateLimited, Unauthenticated,
@@ -64,6 +65,7 @@ pub async fn verify(
         .verify_second_factor(&req.mfa_token, &req.method, &req.code, &client)
         .await?;
     let answer = no_store(Envelope::ok(&passed).into_response());
+    let answer = set_device_cookie(&state.config, answer, &passed.tokens);
     Ok(set_refresh_cookie(&state.config, answer, &passed.tokens))
 }
 

@@ -243,7 +243,11 @@ pub async fn token(
                 {
                     Ok(passed) => set_refresh_cookie(
                         &state.config,
-                        no_store(Json(&passed).into_response()),
+                        set_device_cookie(
+                            &state.config,
+                            no_store(Json(&passed).into_response()),
+                            &passed.tokens,
+                        ),
                         &passed.tokens,
                     ),
                     Err(

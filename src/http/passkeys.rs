@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::body::JsonBody;
 use super::cookie::{CsrfCheck, set_refresh_cookie};
+use super::device::set_device_cookie;
 use super::extract::AuthSession;
 use super::openapi::answers::{Busy, Inactive, Invalid, RateLimited, Unauthenticated};
 use super::response::{Envelope, Message, TokenPair, no_store, rfc3339};
@@ -276,5 +277,6 @@ pub async fn passkey_sign_in(
         .sign_in_with_passkey(&req.ceremony_id, req.credential, &client)
         .await?;
     let answer = no_store(Envelope::ok(&pair).into_response());
+    let answer = set_device_cookie(&state.config, answer, &pair);
     Ok(set_refresh_cookie(&state.config, answer, &pair))
 }

@@ -142,6 +142,7 @@ impl Flows {
         let tokens = self
             .open_session_as(&user, check, client, method.session_auth())
             .await?;
+        let tokens = self.with_device_token(&user, tokens);
         metrics::counter!("portcullis_mfa_total", "outcome" => "success").increment(1);
         metrics::counter!("portcullis_logins_total", "outcome" => "success").increment(1);
         if let Some(left) = left {

@@ -129,7 +129,7 @@ impl Flows {
         self.store
             .record_event(Some(user.id), SecurityEvent::LoginSucceeded, client)
             .await?;
-        Ok(pair)
+        Ok(self.with_device_token(&user, pair))
     }
 
     /// The owner of a passkey that verified, if they may sign in: 403
