@@ -9,8 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Backend, Mail, OTHER_PASSWORD, PASSWORD, Reply, Session, TestApp, expect_login_pair, jwt_parts,
-    keys, now, python, read_mail_dir, unique_email,
+    Backend, Mail, OTHER_PASSWORD, PASSWORD, Reply, Session, TestApp, base32_decode,
+    expect_login_pair, jwt_parts, keys, now, python, read_mail_dir, unique_email,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -23,25 +23,6 @@ use serde_json::{Value, json};
 struct Authenticator {
     secret: Vec<u8>,
     last_step: i64,
-}
-
-/// RFC 4648 base32 (no padding) decoded.
-fn base32_decode(s: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.trim_end_matches('=').bytes() {
-        let v = ALPHABET
-            .iter()
-            .position(|a| *a == c.to_ascii_uppercase())
-            .unwrap_or_else(|| panic!("not base32: {s}")) as u32;
-        buffer = (buffer << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
 }
 
 /// The value of query parameter `name` of `uri`.

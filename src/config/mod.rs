@@ -34,6 +34,7 @@ use jsonwebtoken::Algorithm;
 use crate::domain::TrustedProxies;
 use crate::token::keys::AsymmetricKeys;
 
+pub use password::BCRYPT_MAX_COST;
 pub use secret::{MIN_SECRET_LEN, generate_secret};
 use source::Source;
 

@@ -4,6 +4,11 @@
 use super::source::Source;
 use super::{ConfigError, HasherKind, PasswordConfig};
 
+/// The largest bcrypt cost of a stored or imported hash, and of new ones
+/// (SPEC §7): the settings own it so that reading `BCRYPT_ROUNDS` needs
+/// nothing from the hashing code above them.
+pub const BCRYPT_MAX_COST: u32 = 16;
+
 /// Hashes one caller may have waiting or running at once when
 /// `HASH_QUEUE_PER_CALLER` is not set: a sixteenth of the smallest queue.
 pub const DEFAULT_PER_CALLER: usize = 4;
@@ -23,10 +28,10 @@ pub(super) fn read(src: &Source<'_>) -> Result<PasswordConfig, ConfigError> {
         }
     };
     let bcrypt_rounds: u32 = src.parse("BCRYPT_ROUNDS", 12, "a whole number")?;
-    if !(4..=crate::password::BCRYPT_MAX_COST).contains(&bcrypt_rounds) {
+    if !(4..=BCRYPT_MAX_COST).contains(&bcrypt_rounds) {
         return Err(ConfigError::new(
             "BCRYPT_ROUNDS",
-            format!("must be between 4 and {}", crate::password::BCRYPT_MAX_COST),
+            format!("must be between 4 and {}", BCRYPT_MAX_COST),
         ));
     }
     let min_length: usize = src.parse("PASSWORD_MIN_LENGTH", 8, "a whole number")?;

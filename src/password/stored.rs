@@ -15,8 +15,9 @@ pub const ARGON2_MAX_MEMORY_KIB: u32 = 262_144;
 pub const ARGON2_MAX_TIME: u32 = 16;
 /// The largest argon2 parallelism (lanes) of a stored or imported hash.
 pub const ARGON2_MAX_PARALLELISM: u32 = 16;
-/// The largest bcrypt cost of a stored or imported hash, and of new ones.
-pub const BCRYPT_MAX_COST: u32 = 16;
+/// The largest bcrypt cost of a stored or imported hash, and of new ones
+/// (`BCRYPT_ROUNDS` is checked against it when the settings are read).
+pub use crate::config::BCRYPT_MAX_COST;
 
 /// Whether `hash` is in another format than `policy` asks for, or weaker:
 /// such a hash is replaced at the next successful login.

@@ -58,7 +58,7 @@ pub use reply::{Reply, expect_login_pair, expect_token_pair, keys};
 #[allow(unused_imports)]
 pub use requests::Session;
 #[allow(unused_imports)]
-pub use secrets::{Enrolled, RESET_SUBJECT, VERIFY_SUBJECT, enroll_totp};
+pub use secrets::{Enrolled, RESET_SUBJECT, VERIFY_SUBJECT, base32_decode, enroll_totp};
 #[allow(unused_imports)]
 pub use smtp::{DELIVERY_TIMEOUT, SMTP_SINK, SinkProcess, SmtpServer, read_mail_dir};
 

@@ -101,7 +101,7 @@ pub async fn enroll_totp(app: &TestApp, tag: &str) -> Enrolled {
 }
 
 /// RFC 4648 base32 (no padding) decoded.
-fn base32_decode(s: &str) -> Vec<u8> {
+pub fn base32_decode(s: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
     for c in s.trim_end_matches('=').bytes() {
