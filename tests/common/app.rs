@@ -34,7 +34,8 @@ pub enum MailMode {
 
 /// A running Portcullis server and a client for it.
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>`, also its `APP_URL`.
+    /// `http://127.0.0.1:<port>` (`http://localhost:<port>` when built with
+    /// [`AppBuilder::localhost`]), also its `APP_URL`.
     pub base_url: String,
     /// HTTP client (no proxy, 30 s timeout).
     pub client: Client,
@@ -67,6 +68,7 @@ pub struct AppBuilder {
     fields: Vec<UserField>,
     routes: axum::Router<AppState>,
     connect_info: bool,
+    localhost: bool,
 }
 
 impl AppBuilder {
@@ -105,6 +107,15 @@ impl AppBuilder {
         self
     }
 
+    /// Names the server `localhost` instead of `127.0.0.1` (it still listens
+    /// on `127.0.0.1`): its `base_url`, and so its `APP_URL`, are
+    /// `http://localhost:<port>`, an origin browsers hold secure and accept
+    /// as a WebAuthn relying party (an IP address is neither).
+    pub fn localhost(mut self) -> Self {
+        self.localhost = true;
+        self
+    }
+
     /// Builds Portcullis without serving it, for calling the flows
     /// directly: its `APP_URL` is [`NO_SERVER_URL`], its mail goes to the
     /// outbox. The database, for looking behind its back, comes with it.
@@ -133,7 +144,11 @@ impl AppBuilder {
             .await
             .expect("bind a local port");
         let addr = listener.local_addr().expect("local address");
-        let base_url = format!("http://{addr}");
+        let base_url = if self.localhost {
+            format!("http://localhost:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        };
         let smtp_port = match (self.mail, &smtp) {
             (MailMode::SmtpAt(port), _) => Some(port),
             (_, Some(server)) => Some(server.port),
@@ -258,6 +273,7 @@ impl TestApp {
             fields: Vec::new(),
             routes: axum::Router::new(),
             connect_info: true,
+            localhost: false,
         }
     }
 
