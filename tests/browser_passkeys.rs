@@ -258,6 +258,14 @@ async fn passkey_journey(client: &Client, backend: Backend, synced: bool) {
         let me = app.me(pair["access_token"].as_str().unwrap()).await;
         assert_eq!(me.expect_ok(StatusCode::OK)["email"], email.as_str());
     }
+    // Another account's e-mail (without passkeys): the options list none of
+    // this device's credentials, so the browser finds nothing to sign with.
+    let stranger = unique_email("browser-pk-other");
+    app.register(&stranger, PASSWORD).await;
+    let refused = run(client, &snippet, "signIn", json!({"email": stranger}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused["name"], "NotAllowedError", "{refused}");
     if backend == Backend::Sqlite {
         let png = client.screenshot().await.expect("screenshot");
         write_screenshot(SCREENSHOT, &png);
