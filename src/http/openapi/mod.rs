@@ -81,6 +81,7 @@ struct Base;
     links::resend_verification,
     links::send_verification,
     mfa::verify,
+    mfa::passkey_options,
     mfa::status,
     mfa::setup,
     mfa::confirm,
