@@ -167,7 +167,7 @@ both_backends!(failed_passkeys_are_wrong_codes, vars[VARS[0], VARS[1]], |app| as
     add_passkey(&app, &alice, &mut device).await;
     let mut bob_device = Device::new(true);
     add_passkey(&app, &bob, &mut bob_device).await;
-    let wrong = |reply: Reply| reply.expect_error(StatusCode::UNAUTHORIZED, "INVALID_MFA_CODE").clone();
+    let wrong = |reply: Reply| reply.expect_error(StatusCode::UNAUTHORIZED, "INVALID_MFA_CODE");
 
     let data = challenge(&app, &alice.email).await;
     let token = &data["mfa_token"];
