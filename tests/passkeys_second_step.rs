@@ -224,3 +224,45 @@ both_backends!(failed_passkeys_are_wrong_codes, vars[VARS[0], VARS[1]], |app| as
         .await
         .expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
 });
+
+/// A route of the embedding application that needs `aal2`.
+async fn sensitive(portcullis::Aal2User(user): portcullis::Aal2User) -> String {
+    user.email
+}
+
+both_backends!(
+    the_aal2_extractor_accepts_a_passkey_second_step,
+    |backend: Backend| async move {
+        let routes = axum::Router::new().route("/sensitive", axum::routing::get(sensitive));
+        let app = TestApp::builder(backend)
+            .vars(&VARS)
+            .routes(routes)
+            .spawn()
+            .await;
+        let (user, _) = with_totp(&app, "pk2-aal2").await;
+        let mut device = Device::new(true);
+        add_passkey(&app, &user, &mut device).await;
+        let sensitive = |access: String| {
+            let app = &app;
+            async move {
+                app.send(app.client.get(app.url("/sensitive")).bearer_auth(access))
+                    .await
+            }
+        };
+        let data = challenge(&app, &user.email).await;
+        let ceremony = options(&app, &data["mfa_token"]).await;
+        let assertion = device.get(ORIGIN, &ceremony["options"]);
+        let tokens = verify(&app, &data["mfa_token"], &ceremony, &assertion).await;
+        let access = tokens.expect_ok(StatusCode::OK)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let reply = sensitive(access).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(reply.text(), user.email);
+        let plain = app.register(&unique_email("pk2-aal1"), PASSWORD).await;
+        sensitive(plain.access)
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "INSUFFICIENT_AAL");
+    }
+);

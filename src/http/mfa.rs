@@ -111,13 +111,15 @@ pub struct PasskeyOptionsRequest {
 /// `navigator.credentials.get`, listing the user's passkeys (user
 /// verification required). Finish within 300 s with `/mfa/verify`
 /// (`"method": "passkey"`, `ceremony_id`, `credential`) and the same
-/// `mfa_token`. Not counted under any limit.
+/// `mfa_token`. Not counted under any limit, but refused while the second
+/// step is throttled or locked.
 #[utoipa::path(post, path = "/mfa/passkey/options", tag = "second factor",
     request_body = PasskeyOptionsRequest,
     responses(
         (status = 200, description = "The ceremony and its request options", body = Envelope<PasskeyOptions>),
         (status = 400, description = "PASSKEY_CEREMONY_INVALID: the user has no passkey (`methods` did not list `passkey`)", body = ErrorEnvelope),
         (status = 401, description = "INVALID_MFA_TOKEN (unknown, expired, spent or burnt), as `/mfa/verify` answers it", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED: the second step is throttled or locked (too many wrong codes), as `/mfa/verify` answers it", body = ErrorEnvelope),
         (status = 503, description = "PASSKEYS_UNAVAILABLE, or SERVICE_UNAVAILABLE", body = ErrorEnvelope),
         Invalid,
     ))]

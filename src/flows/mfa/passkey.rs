@@ -51,8 +51,9 @@ impl Flows {
     /// verification required). 401 `INVALID_MFA_TOKEN` as `/mfa/verify`
     /// answers it; 400 `PASSKEY_CEREMONY_INVALID` when the user has no
     /// passkey (the caller knows the password, and `methods` said so
-    /// already: nothing is revealed). Not counted under any limit (nothing
-    /// is checked but the token).
+    /// already: nothing is revealed); 429 while the second step is
+    /// throttled or locked. Not counted under any limit (nothing is checked
+    /// but the token).
     pub async fn passkey_second_step_options(&self, mfa_token: &str) -> Result<PasskeyOptions> {
         let webauthn = self.webauthn()?;
         let (record, _) = self.pending_second_step(mfa_token, now_unix()).await?;
