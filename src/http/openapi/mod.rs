@@ -51,7 +51,7 @@ use crate::fields::UserFields;
         (name = "admin", description = "Managing users (superusers only); every change is recorded in the user's security events"),
         (name = "password reset", description = "Forgotten passwords, by mailed link"),
         (name = "verification", description = "Confirming the e-mail address, by mailed link"),
-        (name = "second factor", description = "TOTP and recovery codes (SPEC §10). A login of a user with a second factor answers `mfa_required` with an `mfa_token` instead of tokens; `/mfa/verify` completes it. Swagger UI's Authorize button works only for users without a second factor."),
+        (name = "second factor", description = "TOTP and recovery codes (SPEC §10), and a passkey as the second step (SPEC §11). A login of a user with a second factor answers `mfa_required` with an `mfa_token` instead of tokens; `/mfa/verify` completes it (with a passkey: after `/mfa/passkey/options`). Swagger UI's Authorize button works only for users without a second factor."),
         (name = "passkeys", description = "Passkeys (WebAuthn, SPEC §11): register them with the password as proof, then sign in with one instead of a password. Options answers are `{\"ceremony_id\", \"options\": {\"publicKey\": …}, \"expires_in\": 300}`: pass `options.publicKey` to `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON`, and post `credential.toJSON()` back with the `ceremony_id` (single-use)."),
         (name = "operations", description = "Health, readiness, metrics and public keys"),
         (name = "pages", description = "The HTML pages the mailed links open, at the root"),
