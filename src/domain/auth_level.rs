@@ -17,6 +17,12 @@ pub enum SessionAuth {
     DevicePasskey,
     /// A synced passkey, backup-eligible (`["swk", "user", "mfa"]`, `aal2`).
     SyncedPasskey,
+    /// The password and a device-bound passkey as the second step
+    /// (`["pwd", "hwk", "mfa"]`, `aal2`).
+    PasswordAndDevicePasskey,
+    /// The password and a synced (backup-eligible) passkey as the second
+    /// step (`["pwd", "swk", "mfa"]`, `aal2`).
+    PasswordAndSyncedPasskey,
 }
 
 impl SessionAuth {
@@ -28,6 +34,8 @@ impl SessionAuth {
             Self::PasswordAndRecoveryCode => &["pwd", "recovery_code", "mfa"],
             Self::DevicePasskey => &["hwk", "user", "mfa"],
             Self::SyncedPasskey => &["swk", "user", "mfa"],
+            Self::PasswordAndDevicePasskey => &["pwd", "hwk", "mfa"],
+            Self::PasswordAndSyncedPasskey => &["pwd", "swk", "mfa"],
         }
     }
 
@@ -38,7 +46,9 @@ impl SessionAuth {
             Self::PasswordAndOtp
             | Self::PasswordAndRecoveryCode
             | Self::DevicePasskey
-            | Self::SyncedPasskey => "aal2",
+            | Self::SyncedPasskey
+            | Self::PasswordAndDevicePasskey
+            | Self::PasswordAndSyncedPasskey => "aal2",
         }
     }
 
@@ -55,6 +65,8 @@ impl SessionAuth {
             Self::PasswordAndRecoveryCode => "pwd recovery_code mfa",
             Self::DevicePasskey => "hwk user mfa",
             Self::SyncedPasskey => "swk user mfa",
+            Self::PasswordAndDevicePasskey => "pwd hwk mfa",
+            Self::PasswordAndSyncedPasskey => "pwd swk mfa",
         }
     }
 
@@ -66,6 +78,8 @@ impl SessionAuth {
             Self::PasswordAndRecoveryCode,
             Self::DevicePasskey,
             Self::SyncedPasskey,
+            Self::PasswordAndDevicePasskey,
+            Self::PasswordAndSyncedPasskey,
         ]
         .into_iter()
         .find(|a| a.stored() == amr)
@@ -85,6 +99,8 @@ mod tests {
             SessionAuth::PasswordAndRecoveryCode,
             SessionAuth::DevicePasskey,
             SessionAuth::SyncedPasskey,
+            SessionAuth::PasswordAndDevicePasskey,
+            SessionAuth::PasswordAndSyncedPasskey,
         ] {
             assert_eq!(SessionAuth::from_stored(auth.stored()), auth);
             assert_eq!(auth.amr().join(" "), auth.stored());

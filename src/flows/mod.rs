@@ -14,7 +14,7 @@
 //! |---|---|
 //! | `POST /register` | [`register`](Flows::register) |
 //! | `POST /login`, `/login/json`, `/token` (password grant) | [`login`](Flows::sign_in) |
-//! | `POST /mfa/verify`, `/token` (MFA grant), `/mfa`, `/mfa/totp/*`, `/mfa/recovery-codes` | [`mfa`](Flows::verify_second_factor) |
+//! | `POST /mfa/verify`, `/mfa/passkey/options`, `/token` (MFA grant), `/mfa`, `/mfa/totp/*`, `/mfa/recovery-codes` | [`mfa`](Flows::verify_second_factor) |
 //! | `POST /refresh`, `/token` (refresh_token grant) | [`refresh`](Flows::refresh) |
 //! | every protected route | [`authenticate`](Flows::authenticate) |
 //! | `GET`, `PATCH /me` | [`profile`](Flows::update_profile) |

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -16,43 +17,55 @@ use super::openapi::answers::{
 };
 use super::response::{Envelope, Message, no_store, rfc3339};
 use crate::domain::ClientInfo;
-use crate::error::{ErrorEnvelope, Result};
-use crate::flows::{SecondStepPassed, TotpEnabled, TotpSetup};
+use crate::error::{Error, ErrorEnvelope, Result};
+use crate::flows::{PasskeyOptions, SecondStepPassed, TotpEnabled, TotpSetup};
 
 /// `POST /mfa/verify` body.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyRequest {
     /// The `mfa_token` of the login's answer.
     mfa_token: String,
-    /// `totp` or `recovery_code`.
+    /// `totp`, `recovery_code` or `passkey`.
     #[schema(schema_with = method)]
     method: String,
-    /// The 6-digit TOTP code, or a recovery code (case, spaces and hyphens
-    /// do not matter).
-    code: String,
+    /// With `totp` or `recovery_code`: the 6-digit TOTP code, or a recovery
+    /// code (case, spaces and hyphens do not matter).
+    code: Option<String>,
+    /// With `passkey`: the `ceremony_id` of `/mfa/passkey/options`.
+    ceremony_id: Option<String>,
+    /// With `passkey`: the assertion as the browser's `credential.toJSON()`
+    /// writes it (`id`, `rawId`, `type`, `response.clientDataJSON`,
+    /// `response.authenticatorData`, `response.signature`, base64url).
+    #[schema(value_type = Option<Object>)]
+    credential: Option<Value>,
 }
 
 /// The schema of `method`.
 fn method() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["totp", "recovery_code"]))
-        .description(Some("`totp` or `recovery_code`"))
+        .enum_values(Some(["totp", "recovery_code", "passkey"]))
+        .description(Some(
+            "`totp` or `recovery_code` (with `code`), or `passkey` (with `ceremony_id` and `credential`)",
+        ))
         .build()
 }
 
 /// Complete a login with its second factor.
 ///
 /// After `/login`, `/login/json` (or `/token`) answered `mfa_required`, a
-/// TOTP code or a recovery code with the `mfa_token` opens the session. The
-/// `mfa_token` is single-use, lives 300 s and dies after 5 wrong codes.
+/// TOTP code or a recovery code (`code`), or a passkey (`ceremony_id` of
+/// `/mfa/passkey/options` and `credential`), with the `mfa_token` opens the
+/// session. The `mfa_token` is single-use, lives 300 s and dies after 5
+/// wrong codes; a failed passkey counts as a wrong code.
 #[utoipa::path(post, path = "/mfa/verify", tag = "second factor",
     request_body = VerifyRequest,
     responses(
-        (status = 200, description = "Logged in: a new session (`aal2`); `recovery_codes_remaining` when a recovery code was used", body = Envelope<SecondStepPassed>),
-        (status = 401, description = "INVALID_MFA_TOKEN (unknown, expired, spent or burnt) or INVALID_MFA_CODE (a wrong code, a used step, a spent recovery code)", body = ErrorEnvelope),
+        (status = 200, description = "Logged in: a new session (`aal2`; `amr` `[\"pwd\", \"hwk\"|\"swk\", \"mfa\"]` after a passkey); `recovery_codes_remaining` when a recovery code was used", body = Envelope<SecondStepPassed>),
+        (status = 401, description = "INVALID_MFA_TOKEN (unknown, expired, spent or burnt) or INVALID_MFA_CODE (a wrong code, a used step, a spent recovery code; any failed passkey: its ceremony unknown, spent, expired or another's, an unknown or another account's credential, a wrong origin, no user verification, a bad signature, a counter that did not grow)", body = ErrorEnvelope),
         (status = 403, description = "INACTIVE_USER or EMAIL_NOT_VERIFIED", body = ErrorEnvelope),
-        Invalid, RateLimited, Busy,
+        (status = 503, description = "PASSKEYS_UNAVAILABLE (`passkey` only), or SERVICE_UNAVAILABLE", body = ErrorEnvelope),
+        Invalid, RateLimited,
     ))]
 pub async fn verify(
     State(state): State<AppState>,
@@ -60,13 +73,65 @@ pub async fn verify(
     _: CsrfCheck,
     JsonBody(req): JsonBody<VerifyRequest>,
 ) -> Result<Response> {
-    let passed = state
-        .flows
-        .verify_second_factor(&req.mfa_token, &req.method, &req.code, &client)
-        .await?;
+    let passed = if req.method == "passkey" {
+        let ceremony_id = req
+            .ceremony_id
+            .ok_or_else(|| Error::field("ceremony_id", "required with the passkey method"))?;
+        let credential = req
+            .credential
+            .ok_or_else(|| Error::field("credential", "required with the passkey method"))?;
+        state
+            .flows
+            .verify_second_factor_with_passkey(&req.mfa_token, &ceremony_id, credential, &client)
+            .await?
+    } else {
+        let code = req
+            .code
+            .ok_or_else(|| Error::field("code", "required with this method"))?;
+        state
+            .flows
+            .verify_second_factor(&req.mfa_token, &req.method, &code, &client)
+            .await?
+    };
     let answer = no_store(Envelope::ok(&passed).into_response());
     let answer = set_device_cookie(&state.config, answer, &passed.tokens);
     Ok(set_refresh_cookie(&state.config, answer, &passed.tokens))
+}
+
+/// `POST /mfa/passkey/options` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasskeyOptionsRequest {
+    /// The `mfa_token` of the login's answer.
+    mfa_token: String,
+}
+
+/// Start passing the second step with a passkey.
+///
+/// When the login's `methods` list `passkey`: the options for
+/// `navigator.credentials.get`, listing the user's passkeys (user
+/// verification required). Finish within 300 s with `/mfa/verify`
+/// (`"method": "passkey"`, `ceremony_id`, `credential`) and the same
+/// `mfa_token`. Not counted under any limit, but refused while the second
+/// step is throttled or locked.
+#[utoipa::path(post, path = "/mfa/passkey/options", tag = "second factor",
+    request_body = PasskeyOptionsRequest,
+    responses(
+        (status = 200, description = "The ceremony and its request options", body = Envelope<PasskeyOptions>),
+        (status = 400, description = "PASSKEY_CEREMONY_INVALID: the user has no passkey (`methods` did not list `passkey`)", body = ErrorEnvelope),
+        (status = 401, description = "INVALID_MFA_TOKEN (unknown, expired, spent or burnt), as `/mfa/verify` answers it", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED: the second step is throttled or locked (too many wrong codes), as `/mfa/verify` answers it", body = ErrorEnvelope),
+        (status = 503, description = "PASSKEYS_UNAVAILABLE, or SERVICE_UNAVAILABLE", body = ErrorEnvelope),
+        Invalid,
+    ))]
+pub async fn passkey_options(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<PasskeyOptionsRequest>,
+) -> Result<Response> {
+    let options = state
+        .flows
+        .passkey_second_step_options(&req.mfa_token)
+        .await?;
+    Ok(no_store(Envelope::ok(options).into_response()))
 }
 
 /// The TOTP part of `GET /mfa`.

@@ -39,6 +39,7 @@ fn auth_routes(prefix: &str) -> Router<AppState> {
         .route(&at("/send-verification"), post(links::send_verification))
         .route(&at("/mfa"), get(mfa::status))
         .route(&at("/mfa/verify"), post(mfa::verify))
+        .route(&at("/mfa/passkey/options"), post(mfa::passkey_options))
         .route(&at("/mfa/totp/setup"), post(mfa::setup))
         .route(&at("/mfa/totp/confirm"), post(mfa::confirm))
         .route(&at("/mfa/totp/disable"), post(mfa::disable))

@@ -18,6 +18,8 @@ pub enum CeremonyPurpose {
     Register,
     /// Signing in with a passkey (first factor).
     SignIn,
+    /// Passing a password login's second step with a passkey.
+    SecondStep,
 }
 
 impl CeremonyPurpose {
@@ -25,6 +27,7 @@ impl CeremonyPurpose {
         match self {
             Self::Register => "register",
             Self::SignIn => "sign_in",
+            Self::SecondStep => "second_step",
         }
     }
 }
@@ -190,6 +193,17 @@ impl Store {
             .iter()
             .map(passkey_from_row)
             .collect::<Result<_, _>>()?)
+    }
+
+    /// Whether `user_id` has at least one passkey.
+    pub async fn has_passkey(&self, user_id: i64) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM passkeys WHERE user_id = $1 LIMIT 1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     /// The passkey whose credential id (base64url) is `credential_id`.

@@ -40,8 +40,10 @@ pub struct Claims {
     /// The session (one login) this token belongs to.
     pub sid: String,
     /// How the session was authenticated, RFC 8176 values (access tokens
-    /// only): `["pwd"]`, `["pwd", "otp", "mfa"]` or
-    /// `["pwd", "recovery_code", "mfa"]` (SPEC §10).
+    /// only): `["pwd"]`, `["pwd", "otp", "mfa"]`,
+    /// `["pwd", "recovery_code", "mfa"]` (SPEC §10), `["pwd", "hwk"|"swk",
+    /// "mfa"]` (a passkey as the second step) or `["hwk"|"swk", "user",
+    /// "mfa"]` (a passkey sign-in, SPEC §11).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
     /// The assurance level of the session, `aal1` or `aal2` (access tokens only).

@@ -11,24 +11,27 @@
 //! database's compare-and-set (a step above the last accepted one, an
 //! unspent recovery code), and a wrong code counts against the user (and
 //! the `mfa_token`). Only a caller who knows the password (an `mfa_token`
-//! or a session) reaches these counters. Passkeys can join as another
-//! [`SecondFactorMethod`] of the same second step.
+//! or a session) reaches these counters. A passkey (SPEC §11) is another
+//! [`SecondFactorMethod`] of the same second step: a failed assertion
+//! counts as a wrong code.
 //!
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the types on the wire, the keys, turning a code into a proof |
 //! | `second_step.rs` | a login's second step: the challenge, the code, the counters |
+//! | `passkey.rs` | a passkey as the second step: its options and its assertion |
 //! | `owner.rs` | the owner's factor with a session: status, setup, confirm, disable, new recovery codes |
 //! | `reset.rs` | the admin reset (admin API and `user reset-mfa`) |
 
 mod owner;
+mod passkey;
 mod reset;
 mod second_step;
 
 use serde::Serialize;
 
 use super::{Flows, TokenPair};
-use crate::domain::{OutgoingMail, SessionAuth};
+use crate::domain::OutgoingMail;
 use crate::error::{Error, Result};
 use crate::mail::{MfaNotice, mfa_mail};
 use crate::mfa::{MfaKeys, normalize_recovery_code, totp_step};
@@ -50,30 +53,26 @@ pub enum SecondFactorMethod {
     Totp,
     /// One of the recovery codes shown when TOTP was turned on.
     RecoveryCode,
+    /// One of the user's passkeys (SPEC §11), listed only when they have
+    /// one; passed with [`Flows::verify_second_factor_with_passkey`].
+    Passkey,
 }
 
 impl SecondFactorMethod {
-    /// Its name on the wire (`totp`, `recovery_code`).
+    /// Its name on the wire (`totp`, `recovery_code`, `passkey`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
 
     /// The method named `name`, if any.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Totp, Self::RecoveryCode]
+        [Self::Totp, Self::RecoveryCode, Self::Passkey]
             .into_iter()
             .find(|m| m.as_str() == name)
-    }
-
-    /// How a session opened with it is authenticated.
-    fn session_auth(self) -> SessionAuth {
-        match self {
-            Self::Totp => SessionAuth::PasswordAndOtp,
-            Self::RecoveryCode => SessionAuth::PasswordAndRecoveryCode,
-        }
     }
 }
 
@@ -87,7 +86,8 @@ pub struct MfaChallenge {
     pub mfa_token: String,
     /// Seconds until the `mfa_token` expires (300).
     pub expires_in: i64,
-    /// The methods that pass the second step: `totp`, `recovery_code`.
+    /// The methods that pass the second step: `totp`, `recovery_code`, and
+    /// `passkey` when the user has one (and passkeys are available).
     pub methods: Vec<&'static str>,
 }
 
@@ -196,6 +196,8 @@ impl Flows {
             }
             SecondFactorMethod::RecoveryCode => normalize_recovery_code(code)
                 .map(|c| FactorProof::RecoveryCode(keys.recovery_code_hash(user_id, &c))),
+            // No code proves a passkey: it is an assertion.
+            SecondFactorMethod::Passkey => None,
         })
     }
 }

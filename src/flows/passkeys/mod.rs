@@ -8,6 +8,7 @@
 //! webauthn-rs's; what is decided here is which credentials, which user,
 //! and what the server answers.
 
+pub(super) mod assertion;
 mod manage;
 mod register;
 mod sign_in;
@@ -76,12 +77,12 @@ pub fn relying_party(config: &PasskeyConfig) -> Option<Webauthn> {
 }
 
 /// The credential id of `passkey`, base64url: how it is stored and listed.
-fn credential_id(passkey: &Passkey) -> String {
+pub(super) fn credential_id(passkey: &Passkey) -> String {
     URL_SAFE_NO_PAD.encode(passkey.cred_id())
 }
 
 /// The stored credential of `record`; a row that does not read is a bug.
-fn stored_passkey(record: &PasskeyRecord) -> Result<Passkey> {
+pub(super) fn stored_passkey(record: &PasskeyRecord) -> Result<Passkey> {
     serde_json::from_str(&record.passkey).map_err(Error::internal)
 }
 
@@ -108,12 +109,12 @@ fn checked_name(name: &str) -> Result<String> {
 
 impl Flows {
     /// The relying party, or 503 `PASSKEYS_UNAVAILABLE`.
-    fn webauthn(&self) -> Result<&Webauthn> {
+    pub(super) fn webauthn(&self) -> Result<&Webauthn> {
         self.webauthn.as_ref().ok_or(Error::PasskeysUnavailable)
     }
 
     /// Stores a ceremony's `state` and answers its `options`.
-    async fn start_ceremony(
+    pub(super) async fn start_ceremony(
         &self,
         purpose: CeremonyPurpose,
         user_id: Option<i64>,
@@ -141,7 +142,7 @@ impl Flows {
     /// Takes the ceremony `ceremony_id` of `purpose` (and `user_id`'s when
     /// given) and reads its state; 400 `PASSKEY_CEREMONY_INVALID` when it is
     /// unknown, expired, spent, or another's.
-    async fn take_ceremony<T: serde::de::DeserializeOwned>(
+    pub(super) async fn take_ceremony<T: serde::de::DeserializeOwned>(
         &self,
         ceremony_id: &str,
         purpose: CeremonyPurpose,
@@ -182,7 +183,7 @@ impl Flows {
 /// `options` with `publicKey.allowCredentials` listing `ids` (base64url)
 /// and no top-level `mediation` (the page chooses it): the same shape
 /// whoever asked.
-fn with_allowed(mut options: Value, ids: &[String]) -> Value {
+pub(super) fn with_allowed(mut options: Value, ids: &[String]) -> Value {
     if let Some(object) = options.as_object_mut() {
         object.remove("mediation");
     }

@@ -1,17 +1,16 @@
 //! Signing in with a passkey (SPEC §11 `POST /login/passkey/options`,
 //! `POST /login/passkey`): a first factor that is multi-factor on its own.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential, Uuid, WebauthnError};
+use webauthn_rs::prelude::DiscoverableAuthentication;
 
+use super::assertion::Refusal;
 use super::{PasskeyOptions, credential_id, stored_passkey, with_allowed};
 use crate::domain::{ClientInfo, EmailAddress, SecurityEvent, SessionAuth};
 use crate::error::{Error, Result};
 use crate::flows::{Flows, TokenPair};
 use crate::limits::{Limits, Rule};
-use crate::store::{CeremonyPurpose, PasskeyRecord, PasskeyUse, StillValid, User, email_key};
+use crate::store::{CeremonyPurpose, PasskeyRecord, StillValid, User, email_key};
 
 /// The refusal of every failed passkey sign-in.
 const REFUSED: Error = Error::InvalidPasskey { sign_in: true };
@@ -67,55 +66,23 @@ impl Flows {
         credential: Value,
         client: &ClientInfo,
     ) -> Result<TokenPair> {
-        let webauthn = self.webauthn()?;
+        self.webauthn()?;
         if let Some(ip) = Limits::client_key(client) {
             self.limits.check(Rule::LoginPerIp, &[&ip]).await?;
         }
         let (bound_to, state): (Option<i64>, DiscoverableAuthentication) = self
             .take_ceremony(ceremony_id, CeremonyPurpose::SignIn, None)
             .await?;
-        let credential: PublicKeyCredential =
-            serde_json::from_value(credential).map_err(|_| REFUSED)?;
-        let found = self
-            .store
-            .passkey_by_credential(&URL_SAFE_NO_PAD.encode(credential.get_credential_id()))
-            .await?;
-        let Some(record) = found.filter(|r| bound_to.is_none_or(|user| user == r.user_id)) else {
-            return self.refuse(None, "unknown credential", client).await;
+        let verified = match self.check_assertion(state, bound_to, credential).await? {
+            Ok(verified) => verified,
+            Err(refusal) => return self.refuse(refusal, client).await,
         };
-        if let Some(handle) = credential.get_user_unique_id()
-            && Uuid::from_slice(handle).ok().map(|h| h.to_string())
-                != Some(record.user_handle.clone())
-        {
-            return self
-                .refuse(Some(record.user_id), "user handle mismatch", client)
-                .await;
-        }
-        let mut passkey = stored_passkey(&record)?;
-        let result =
-            match webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey) {
-                Ok(result) => result,
-                Err(WebauthnError::CredentialPossibleCompromise) => {
-                    return self.clone_suspected(&record, client).await;
-                }
-                Err(e) => {
-                    let why = format!("assertion refused: {e}");
-                    return self.refuse(Some(record.user_id), &why, client).await;
-                }
-            };
-        let user = self.passkey_user(&record).await?;
-        passkey.update_credential(&result);
-        let serialised = serde_json::to_string(&passkey).map_err(Error::internal)?;
-        let used = PasskeyUse {
-            id: &record.id,
-            passkey: &serialised,
-            sign_count: i64::from(result.counter()),
-            backed_up: result.backup_state(),
+        let user = self.passkey_user(&verified.record).await?;
+        let synced = match self.record_assertion(verified).await? {
+            Ok(synced) => synced,
+            Err(refusal) => return self.refuse(refusal, client).await,
         };
-        if !self.store.record_passkey_use(&used).await? {
-            return self.clone_suspected(&record, client).await;
-        }
-        let auth = if record.backup_eligible || result.backup_eligible() {
+        let auth = if synced {
             SessionAuth::SyncedPasskey
         } else {
             SessionAuth::DevicePasskey
@@ -145,28 +112,22 @@ impl Flows {
         Ok(user)
     }
 
-    /// Records a failed passkey sign-in and answers 401 `INVALID_PASSKEY`.
-    async fn refuse<T>(&self, user_id: Option<i64>, why: &str, client: &ClientInfo) -> Result<T> {
-        tracing::info!(reason = why, "a passkey sign-in was refused");
+    /// Records a failed passkey sign-in (and a counter that did not grow)
+    /// and answers 401 `INVALID_PASSKEY`.
+    async fn refuse<T>(&self, refusal: Refusal, client: &ClientInfo) -> Result<T> {
+        let (user_id, why) = match refusal {
+            Refusal::Malformed => return Err(REFUSED),
+            Refusal::Refused { user_id, why } => (user_id, why),
+            Refusal::CloneSuspected(record) => {
+                self.clone_suspected_event(&record, client).await?;
+                (Some(record.user_id), "counter did not grow".to_string())
+            }
+        };
+        tracing::info!(reason = %why, "a passkey sign-in was refused");
         metrics::counter!("portcullis_logins_total", "outcome" => "invalid_passkey").increment(1);
         self.store
             .record_event(user_id, SecurityEvent::LoginFailed, client)
             .await?;
         Err(REFUSED)
-    }
-
-    /// Records that `record`'s counter did not grow (a cloned
-    /// authenticator, perhaps) and refuses the sign-in; the passkey stays.
-    async fn clone_suspected<T>(&self, record: &PasskeyRecord, client: &ClientInfo) -> Result<T> {
-        tracing::warn!(passkey = %record.id, "a passkey's signature counter did not grow");
-        self.store
-            .record_event(
-                Some(record.user_id),
-                SecurityEvent::PasskeyCloneSuspected,
-                client,
-            )
-            .await?;
-        self.refuse(Some(record.user_id), "counter did not grow", client)
-            .await
     }
 }

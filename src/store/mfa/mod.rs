@@ -135,13 +135,18 @@ fn window_wait(started_at: i64, failures: i64, limit: i64, now: i64) -> Option<u
 }
 
 /// What proves the second factor: a TOTP step (already checked against the
-/// secret by the caller) or the keyed hash of a recovery code.
+/// secret by the caller), the keyed hash of a recovery code, or a passkey
+/// assertion (verified, and its counter moved, by the caller).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FactorProof {
     /// The matched time step of a right TOTP code.
     TotpStep(i64),
     /// The keyed hash of a recovery code as typed.
     RecoveryCode(String),
+    /// A passkey assertion that verified: nothing of the factor is spent
+    /// (the passkey's counter is its own replay guard), the failures in a
+    /// row are cleared as a right code clears them.
+    Passkey,
 }
 
 /// Spends `proof` for `user_id` inside the caller's transaction: a TOTP step
@@ -186,6 +191,14 @@ async fn spend_proof(
             }
             spent
         }
+        FactorProof::Passkey => sqlx::query(
+            "UPDATE mfa_totp SET failed_in_row = 0 \
+             WHERE user_id = $1 AND enabled_at IS NOT NULL AND locked_at IS NULL",
+        )
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
     };
     Ok(spent == 1)
 }

@@ -150,7 +150,7 @@ impl Store {
                 .await?
                 .try_get("n")?,
             ),
-            FactorProof::TotpStep(_) => None,
+            FactorProof::TotpStep(_) | FactorProof::Passkey => None,
         };
         tx.commit().await?;
         Ok(SecondStep::Passed {
