@@ -123,6 +123,8 @@ pub struct RootApi;
     admin::revoke_sessions,
     admin::user_events,
     admin::reset_mfa,
+    admin::user_passkeys,
+    admin::remove_passkey,
 ))]
 pub struct AdminApi;
 
