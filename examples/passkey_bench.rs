@@ -17,6 +17,10 @@
 //! The authenticator signs on the same cores as the server works, as a
 //! browser would not: the passkey figure is a floor.
 //!
+//! With `SERVER_PID` (Linux), it also prints the server's CPU time per
+//! sign-in of each kind (from `/proc/PID/stat`): a figure that moves less
+//! than requests per second on a shared machine.
+//!
 //! The server needs `WEBAUTHN_RP_ID=localhost`, `ORIGIN` among its
 //! `WEBAUTHN_ORIGINS` and, to measure work rather than the limits,
 //! `RATE_LIMIT_ENABLED=false`.
@@ -53,6 +57,8 @@ struct Settings {
     duration: Duration,
     /// The page origin the authenticator is told.
     origin: Url,
+    /// The server's process id, to read its CPU time.
+    server_pid: Option<u32>,
 }
 
 impl Settings {
@@ -81,6 +87,9 @@ impl Settings {
             concurrency,
             duration: Duration::from_secs_f64(seconds),
             origin: Url::parse(&origin).map_err(|e| format!("ORIGIN: {e}"))?,
+            server_pid: std::env::var("SERVER_PID")
+                .ok()
+                .and_then(|p| p.parse().ok()),
         })
     }
 }
@@ -165,6 +174,16 @@ async fn enrol(api: &Api, origin: &Url, email: String) -> Result<BenchUser, Stri
     Ok(BenchUser { email, device })
 }
 
+/// The CPU time (user and system) process `pid` has used, from
+/// `/proc/PID/stat` (clock ticks of 10 ms: Linux's `USER_HZ` is 100).
+fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// What one client did in a measurement.
 #[derive(Default)]
 struct Tally {
@@ -226,14 +245,41 @@ enum Kind {
     Passkey,
 }
 
-/// Runs `kind` with every client for the duration: sign-ins per second,
-/// requests per second, the p99 of a sign-in, refusals.
+/// What a measurement found.
+struct Figures {
+    /// Sign-ins per second.
+    sign_ins: f64,
+    /// Requests per second.
+    requests: f64,
+    /// The p99 of a sign-in.
+    p99: Duration,
+    /// Answers other than 200.
+    refused: u64,
+    /// The server's CPU time per sign-in, when known.
+    server_cpu: Option<Duration>,
+}
+
+impl Figures {
+    /// Prints them as `key=value` lines, each key starting with `name`.
+    fn print(&self, name: &str) {
+        println!("{name}_signins_per_s={:.1}", self.sign_ins);
+        println!("{name}_requests_per_s={:.1}", self.requests);
+        println!("{name}_p99_ms={:.1}", self.p99.as_secs_f64() * 1000.0);
+        println!("{name}_refused={}", self.refused);
+        if let Some(cpu) = self.server_cpu {
+            println!("{name}_server_cpu_ms={:.2}", cpu.as_secs_f64() * 1000.0);
+        }
+    }
+}
+
+/// Runs `kind` with every client for the duration.
 async fn measure(
     api: &Api,
     settings: &Settings,
     groups: &[Arc<Mutex<Vec<BenchUser>>>],
     kind: Kind,
-) -> Result<(f64, f64, Duration, u64), String> {
+) -> Result<Figures, String> {
+    let cpu_before = cpu_time(settings.server_pid);
     let began = Instant::now();
     let until = began + settings.duration;
     let mut tasks = Vec::new();
@@ -268,18 +314,23 @@ async fn measure(
         all.refused += tally.refused;
     }
     let elapsed = began.elapsed().as_secs_f64();
+    let server_cpu = cpu_before
+        .zip(cpu_time(settings.server_pid))
+        .filter(|_| !all.took.is_empty())
+        .map(|(before, after)| (after - before) / all.took.len() as u32);
     all.took.sort();
     let p99 = all
         .took
         .get((all.took.len() * 99 / 100).min(all.took.len().saturating_sub(1)))
         .copied()
         .unwrap_or_default();
-    Ok((
-        all.took.len() as f64 / elapsed,
-        all.requests as f64 / elapsed,
+    Ok(Figures {
+        sign_ins: all.took.len() as f64 / elapsed,
+        requests: all.requests as f64 / elapsed,
         p99,
-        all.refused,
-    ))
+        refused: all.refused,
+        server_cpu,
+    })
 }
 
 async fn run() -> Result<(), String> {
@@ -321,24 +372,17 @@ async fn run() -> Result<(), String> {
         .into_iter()
         .map(|g| Arc::new(Mutex::new(g)))
         .collect();
-    let (pw, pw_requests, pw_p99, pw_refused) =
-        measure(&api, &settings, &groups, Kind::Password).await?;
-    let (pk, pk_requests, pk_p99, pk_refused) =
-        measure(&api, &settings, &groups, Kind::Passkey).await?;
+    let password = measure(&api, &settings, &groups, Kind::Password).await?;
+    let passkey = measure(&api, &settings, &groups, Kind::Passkey).await?;
     println!("concurrency={}", settings.concurrency);
     println!("users={}", settings.users);
-    println!("password_signins_per_s={pw:.1}");
-    println!("password_requests_per_s={pw_requests:.1}");
-    println!("password_p99_ms={:.1}", pw_p99.as_secs_f64() * 1000.0);
-    println!("password_refused={pw_refused}");
-    println!("passkey_signins_per_s={pk:.1}");
-    println!("passkey_requests_per_s={pk_requests:.1}");
-    println!("passkey_p99_ms={:.1}", pk_p99.as_secs_f64() * 1000.0);
-    println!("passkey_refused={pk_refused}");
-    println!(
-        "ratio={:.1}",
-        if pw > 0.0 { pk / pw } else { f64::INFINITY }
-    );
+    password.print("password");
+    passkey.print("passkey");
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::INFINITY };
+    println!("ratio={:.1}", ratio(passkey.sign_ins, password.sign_ins));
+    if let (Some(pw), Some(pk)) = (password.server_cpu, passkey.server_cpu) {
+        println!("cpu_ratio={:.1}", ratio(pw.as_secs_f64(), pk.as_secs_f64()));
+    }
     Ok(())
 }
 
