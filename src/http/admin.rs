@@ -307,7 +307,7 @@ pub async fn user_passkeys(
         (status = 404, description = "NOT_FOUND: no user with this id (a malformed id too), or no such passkey of theirs (an unknown, malformed or another user's passkey id)", body = ErrorEnvelope),
         Unauthenticated, NotSuperuser, Busy,
     ))]
-pub async fn remove_passkey(
+pub async fn remove_user_passkey(
     State(state): State<AppState>,
     client: ClientInfo,
     Superuser(admin): Superuser,

@@ -100,7 +100,7 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         .route("/api/users/{id}/passkeys", get(admin::user_passkeys))
         .route(
             "/api/users/{id}/passkeys/{pid}",
-            delete(admin::remove_passkey),
+            delete(admin::remove_user_passkey),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

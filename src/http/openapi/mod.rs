@@ -124,7 +124,7 @@ pub struct RootApi;
     admin::user_events,
     admin::reset_mfa,
     admin::user_passkeys,
-    admin::remove_passkey,
+    admin::remove_user_passkey,
 ))]
 pub struct AdminApi;
 
