@@ -7,6 +7,7 @@
 #   bench/run.sh                # 10 s per measurement
 #   DURATION=5s bench/run.sh
 #   MILLION=0 bench/run.sh      # skip the million-user database
+#   bench/run.sh passkeys       # only passkey vs password sign-ins (no wrk needed)
 #
 # What it reports (SPEC §9, issue #11):
 #   GET /me on SQLite and PostgreSQL at c=64 (and with the session cache off),
@@ -15,13 +16,19 @@
 #   ceiling measured in the same run (cores / one login's time at c=1); the
 #   median time of a login with an unknown e-mail and with a wrong password; RSS
 #   idle, during and after a login flood at c=256; start to ready on an
-#   existing database; /me and login again on a million users.
+#   existing database; /me and login again on a million users; and (issue
+#   #18) passkey sign-ins/s against password sign-ins/s, side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
-command -v wrk >/dev/null || { echo "bench: wrk is required (apt-get install wrk)" >&2; exit 1; }
+mode=${1:-all}
+case $mode in
+    all) command -v wrk >/dev/null || { echo "bench: wrk is required (apt-get install wrk)" >&2; exit 1; } ;;
+    passkeys) ;;
+    *) echo "usage: bench/run.sh [passkeys]" >&2; exit 2 ;;
+esac
 
-cargo build --release --quiet --bin portcullis --example hello
+cargo build --release --quiet --bin portcullis --example hello --example passkey_bench
 target_dir=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
 bin="$target_dir/release/portcullis"
 work=$(mktemp -d)
@@ -45,6 +52,31 @@ serve() { # dir port [VAR=value…]: a server in dir, in the background; its pid
     (cd "$dir" && exec env SECRET_KEY=$BENCH_SECRET PORT="$port" LOG_FORMAT=json RUST_LOG=warn "$@" "$bin" serve 2>>"$work/servers.log") &
     server_pid=$!
 }
+# Passkey vs password sign-in (issue #18), SQLite, its own database: USERS
+# users with a passkey each (registered through the API by
+# examples/passkey_bench.rs with a software authenticator), then
+# /login/json and options + finish (a fresh ceremony each), both from that
+# one Rust client at c=PK_CONCURRENCY, for DURATION each.
+passkey_figures() { # → $work/passkeys.txt
+    serve "$work/passkeys" 18006 RATE_LIMIT_ENABLED=false WEBAUTHN_RP_ID=localhost WEBAUTHN_ORIGINS=http://localhost:8000
+    for _ in $(seq 1 100); do curl -s -o /dev/null "127.0.0.1:18006/healthz" && break; sleep 0.1; done
+    BASE_URL=http://127.0.0.1:18006 ORIGIN=http://localhost:8000 DURATION="$DURATION" SERVER_PID=$server_pid \
+        USERS="${PK_USERS:-64}" CONCURRENCY="${PK_CONCURRENCY:-64}" \
+        "$target_dir"/release/examples/passkey_bench > "$work/passkeys.txt"
+}
+pk() { awk -F= -v k="$1" '$1 == k {print $2}' "$work/passkeys.txt"; }
+print_passkeys() {
+    echo "password vs passkey sign-in, SQLite, c=$(pk concurrency), $(pk users) users with one passkey each (a fresh ceremony per sign-in; the client signs on the same cores):"
+    echo "  password (POST /login/json):        $(pk password_signins_per_s) sign-ins/s, p99 $(pk password_p99_ms) ms, $(pk password_refused) refused, server CPU $(pk password_server_cpu_ms) ms each"
+    echo "  passkey (options + /login/passkey): $(pk passkey_signins_per_s) sign-ins/s = $(pk passkey_requests_per_s) requests/s, p99 $(pk passkey_p99_ms) ms, $(pk passkey_refused) refused, server CPU $(pk passkey_server_cpu_ms) ms each"
+    echo "  passkey / password: $(pk ratio)x the sign-ins/s; $(pk cpu_ratio)x less server CPU per sign-in (issue #22 goal: >= 20x)"
+}
+if [ "$mode" = passkeys ]; then
+    passkey_figures
+    print_passkeys
+    exit 0
+fi
+
 PORT=18001 "$target_dir"/release/examples/hello &
 serve "$work" 18002 RATE_LIMIT_ENABLED=false;                       sqlite_pid=$server_pid
 serve "$work/limited" 18004                                          # rate limits on
@@ -212,6 +244,9 @@ register 18004 >/dev/null
 EXPECT_REFUSALS=1 run_wrk 8 http://127.0.0.1:18004/api/auth/login/json -s "$work/login.lua"; limited=$(rps)
 row "POST /login/json, limited (429)" "$limited" "$(p99)" ""
 
+# ---- passkey vs password sign-in (issue #18) ------------------------------------------
+passkey_figures
+
 # ---- start to ready on an existing database -----------------------------------------
 ready_ms=$(python3 - "$bin" "$work" "$BENCH_SECRET" <<'PY'
 import os, subprocess, sys, time
@@ -261,4 +296,5 @@ printf 'a refused (429) login costs %.2f%% of a hashed one\n' "$(python3 -c "pri
 echo "RSS of the SQLite server: idle ${rss_idle} MB (at start), ${rss_before_flood} MB before the flood (after the other runs), during the c=256 login flood ${rss_during} MB (peak of 0.5 s samples), 2 s after ${rss_after} MB"
 echo "RSS during ${mixed} of mixed load (${mix_counts}non-2xx: ${mix_5xx}, registrations past the hashing queue are 503): peak ${rss_mix_peak} MB, 2 s after ${rss_mix_after} MB"
 echo "start to ready (listening) on an existing SQLite database: ${ready_ms} ms (best of 5)"
+print_passkeys
 echo "(machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); wrk runs on the same cores)"

@@ -1,5 +1,5 @@
 //! The admin API's rules (SPEC §6, superusers): listing, reading, changing
-//! and deleting users, their sessions and their security events, and the
+//! and deleting users, their sessions, passkeys and security events, and the
 //! pagination that `GET /events` shares.
 //!
 //! - Ids are positive integers; anything else (`abc`, `-1`, a UUID) is
@@ -16,7 +16,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Flows, reject_if_any};
+use super::{Flows, PasskeyInfo, reject_if_any};
 use crate::domain::{ClientInfo, DisplayName};
 use crate::error::{Error, FieldError, Result};
 use crate::store::{Actor, EventRecord, SessionInfo, User, UserChanges};
@@ -283,6 +283,39 @@ impl Flows {
     pub async fn admin_reset_mfa(&self, admin: &User, id: &str, client: &ClientInfo) -> Result<()> {
         let id = user_id(id)?;
         self.reset_mfa(admin, id, client).await
+    }
+
+    /// The passkeys of user `id`, oldest first, as their owner lists them
+    /// (SPEC §11).
+    pub async fn admin_user_passkeys(&self, id: &str) -> Result<Vec<PasskeyInfo>> {
+        let id = user_id(id)?;
+        self.passkeys_of_user(id).await
+    }
+
+    /// Removes user `id`'s passkey `passkey_id` as `admin`, without a
+    /// password: the owner is mailed as for their own removal, and
+    /// `passkey_removed` names the superuser, in the deletion's transaction
+    /// (SPEC §11). 404 `NOT_FOUND` for an unknown user and for an unknown,
+    /// malformed or another user's passkey id.
+    pub async fn admin_remove_passkey(
+        &self,
+        admin: &User,
+        id: &str,
+        passkey_id: &str,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let id = user_id(id)?;
+        let user = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::NotFound)?
+            .user;
+        let actor = Actor::Admin {
+            id: admin.id,
+            client,
+        };
+        self.delete_passkey_of(&user, passkey_id, &actor).await
     }
 
     /// A page of user `id`'s security events, newest first. A deleted

@@ -1,6 +1,6 @@
 //! Handlers of the admin API (SPEC §6, superusers only): `/api/users`,
-//! `/api/users/{id}`, `/api/users/{id}/sessions` and
-//! `/api/users/{id}/events`. The rules are in
+//! `/api/users/{id}`, `/api/users/{id}/sessions`, `/api/users/{id}/mfa`,
+//! `/api/users/{id}/passkeys` and `/api/users/{id}/events`. The rules are in
 //! [`flows::admin`](crate::flows::Flows::admin_list_users); these parse,
 //! call one flow and render.
 
@@ -18,6 +18,7 @@ use super::body::{JsonBody, parse_query};
 use super::extract::{AuthSession, Superuser};
 use super::openapi::answers::{Busy, Invalid, NotSuperuser, Unauthenticated};
 use super::openapi::schemas::display_name;
+use super::passkeys::PasskeyView;
 use super::response::{Envelope, EventPageView, Message, SessionView, UserPageView, UserView};
 use crate::domain::ClientInfo;
 use crate::error::{Error, ErrorEnvelope, Result};
@@ -264,6 +265,63 @@ pub async fn reset_mfa(
         .await?;
     Ok(Envelope::ok(Message {
         message: "Second factor removed",
+    })
+    .into_response())
+}
+
+/// A user's passkeys.
+///
+/// As the owner's `GET /passkeys` lists them. Answered from what is stored,
+/// also while passkeys are off (no relying party).
+#[utoipa::path(get, path = "/api/users/{id}/passkeys", tag = "admin",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),
+    responses(
+        (status = 200, description = "The user's passkeys, oldest first", body = Envelope<Vec<PasskeyView>>),
+        (status = 404, description = "NOT_FOUND: no user with this id (a malformed id too)", body = ErrorEnvelope),
+        Unauthenticated, NotSuperuser, Busy,
+    ))]
+pub async fn user_passkeys(
+    State(state): State<AppState>,
+    Superuser(_admin): Superuser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response> {
+    let passkeys = state.flows.admin_user_passkeys(&path_id(id)?).await?;
+    let views: Vec<PasskeyView> = passkeys.into_iter().map(PasskeyView::from).collect();
+    Ok(Envelope::ok(views).into_response())
+}
+
+/// Remove a user's passkey.
+///
+/// No password is asked. The owner gets the mail of their own removal;
+/// recorded as `passkey_removed` on their trail naming the superuser (SPEC
+/// §11). The passkey cannot sign in from now on.
+#[utoipa::path(delete, path = "/api/users/{id}/passkeys/{pid}", tag = "admin",
+    params(
+        ("id" = i64, Path, description = "The user's id"),
+        ("pid" = String, Path, description = "A passkey id from `GET /api/users/{id}/passkeys`"),
+    ),
+    security(("OAuth2PasswordBearer" = []), ("BearerAuth" = [])),
+    responses(
+        (status = 200, description = "Removed; the owner is mailed", body = Envelope<Message>),
+        (status = 404, description = "NOT_FOUND: no user with this id (a malformed id too), or no such passkey of theirs (an unknown, malformed or another user's passkey id)", body = ErrorEnvelope),
+        Unauthenticated, NotSuperuser, Busy,
+    ))]
+pub async fn remove_user_passkey(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Superuser(admin): Superuser,
+    ids: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response> {
+    let Ok(Path((id, pid))) = ids else {
+        return Err(Error::NotFound);
+    };
+    state
+        .flows
+        .admin_remove_passkey(&admin, &id, &pid, &client)
+        .await?;
+    Ok(Envelope::ok(Message {
+        message: "Passkey removed",
     })
     .into_response())
 }

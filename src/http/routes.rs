@@ -98,6 +98,11 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         )
         .route("/api/users/{id}/events", get(admin::user_events))
         .route("/api/users/{id}/mfa", delete(admin::reset_mfa))
+        .route("/api/users/{id}/passkeys", get(admin::user_passkeys))
+        .route(
+            "/api/users/{id}/passkeys/{pid}",
+            delete(admin::remove_user_passkey),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/.well-known/jwks.json", get(ops::jwks))

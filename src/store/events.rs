@@ -8,9 +8,15 @@ use crate::clock::now_unix;
 use crate::domain::{ClientInfo, SecurityEvent};
 use crate::error::{Error, Result};
 
-/// Who did something to another user's account, for the trail.
+/// Who did something to an account, for the trail.
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
+    /// The account's owner, from this client (no actor is recorded: the
+    /// event is their own, as [`Store::record_event`] writes it).
+    Owner {
+        /// Their IP and user agent.
+        client: &'a ClientInfo,
+    },
     /// A superuser through the admin API, from this client.
     Admin {
         /// The acting superuser's id.
@@ -27,13 +33,13 @@ impl Actor<'_> {
     fn admin_id(&self) -> Option<i64> {
         match self {
             Actor::Admin { id, .. } => Some(*id),
-            Actor::Cli => None,
+            Actor::Owner { .. } | Actor::Cli => None,
         }
     }
 
     fn client(&self) -> Option<&ClientInfo> {
         match self {
-            Actor::Admin { client, .. } => Some(client),
+            Actor::Admin { client, .. } | Actor::Owner { client } => Some(client),
             Actor::Cli => None,
         }
     }

@@ -4,11 +4,12 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::events::{Actor, insert_event};
 use super::mail_queue::insert_mail;
 use super::models::flag;
 use super::{Store, hash_secret, is_unique_violation};
 use crate::clock::now_unix;
-use crate::domain::OutgoingMail;
+use crate::domain::{OutgoingMail, SecurityEvent};
 use crate::error::{Error, Result};
 
 /// What a ceremony is for; stored with it and required at its finish.
@@ -327,14 +328,20 @@ impl Store {
         Ok(row.as_ref().map(passkey_from_row).transpose()?)
     }
 
-    /// Deletes `user_id`'s passkey `id` and queues `notice`, in one
-    /// transaction; `false` if that user has no such passkey.
+    /// Deletes `user_id`'s passkey `id`, queues `notice` and records
+    /// `passkey_removed` by `actor` (the owner, or a superuser named in
+    /// it) with `details`, in one transaction; `false` (and nothing
+    /// written) if that user has no such passkey: another user's id
+    /// deletes nothing.
     pub async fn delete_passkey(
         &self,
         user_id: i64,
         id: &str,
         notice: &OutgoingMail,
+        actor: &Actor<'_>,
+        details: Option<&serde_json::Value>,
     ) -> Result<bool> {
+        let now = now_unix();
         let mut tx = self.begin_write().await?;
         let deleted = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
             .bind(id)
@@ -345,7 +352,9 @@ impl Store {
         if deleted == 0 {
             return Ok(false);
         }
-        insert_mail(&mut tx, notice, now_unix()).await?;
+        insert_mail(&mut tx, notice, now).await?;
+        let kind = SecurityEvent::PasskeyRemoved;
+        insert_event(&mut tx, Some(user_id), kind, actor, details, now).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -1,12 +1,14 @@
 //! A user's passkeys (SPEC §11 `GET /passkeys`, `PATCH` and `DELETE
-//! /passkeys/{id}`).
+//! /passkeys/{id}`, and what superusers read and remove of them).
+
+use serde_json::json;
 
 use super::checked_name;
-use crate::domain::{ClientInfo, SecurityEvent};
+use crate::domain::ClientInfo;
 use crate::error::{Error, Result};
 use crate::flows::{AuthSession, Flows};
 use crate::mail::passkey_mail;
-use crate::store::PasskeyRecord;
+use crate::store::{Actor, PasskeyRecord, User};
 
 /// A passkey as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +91,35 @@ impl Flows {
             return Err(Error::NotFound);
         }
         self.check_password_of(user.id, password, client).await?;
+        self.delete_passkey_of(user, id, &Actor::Owner { client })
+            .await
+    }
+
+    /// The passkeys of user `user_id`, oldest first, as a superuser reads
+    /// them (the owner's list); 404 `NOT_FOUND` when there is no such user.
+    /// Stored data only: answered with passkeys off too.
+    pub(crate) async fn passkeys_of_user(&self, user_id: i64) -> Result<Vec<PasskeyInfo>> {
+        if self.store.user_by_id(user_id).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        let records = self.store.passkeys_of(user_id).await?;
+        Ok(records.iter().map(PasskeyInfo::from).collect())
+    }
+
+    /// Deletes `user`'s passkey `id` as `actor` (the owner, or a superuser:
+    /// named in the event, with the passkey's id and name), mails the owner
+    /// and records `passkey_removed`, the deletion, mail and event in one
+    /// transaction; 404 `NOT_FOUND` for another user's, an unknown or a
+    /// malformed id (nothing is deleted then).
+    pub(crate) async fn delete_passkey_of(
+        &self,
+        user: &User,
+        id: &str,
+        actor: &Actor<'_>,
+    ) -> Result<()> {
+        if !plausible_id(id) {
+            return Err(Error::NotFound);
+        }
         let record = self
             .store
             .passkeys_of(user.id)
@@ -103,12 +134,16 @@ impl Flows {
             &record.name,
             false,
         );
-        if !self.store.delete_passkey(user.id, id, &notice).await? {
+        let details = matches!(actor, Actor::Admin { .. })
+            .then(|| json!({"passkey": {"id": record.id, "name": record.name}}));
+        if !self
+            .store
+            .delete_passkey(user.id, id, &notice, actor, details.as_ref())
+            .await?
+        {
             return Err(Error::NotFound);
         }
         self.mailer.wake();
-        self.store
-            .record_event(Some(user.id), SecurityEvent::PasskeyRemoved, client)
-            .await
+        Ok(())
     }
 }

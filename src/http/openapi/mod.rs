@@ -124,6 +124,8 @@ pub struct RootApi;
     admin::revoke_sessions,
     admin::user_events,
     admin::reset_mfa,
+    admin::user_passkeys,
+    admin::remove_user_passkey,
 ))]
 pub struct AdminApi;
 
