@@ -185,6 +185,16 @@ both_backends!(only_superusers_reach_other_users_passkeys, vars[VARS[0], VARS[1]
     let listed = admin(&app, Method::GET, &list, &root.access).await.expect_ok(StatusCode::OK).clone();
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(signs_in(&app, &mut device).await, Ok(()));
+
+    // A superuser's own passkey goes through DELETE /passkeys/{id} with the
+    // password: a stolen superuser session cannot remove it here.
+    let mut root_device = Device::new(true);
+    let own = add_passkey(&app, &root, &mut root_device).await;
+    let own_path = format!("/api/users/{}/passkeys/{}", root.user_id, own["id"].as_str().unwrap());
+    admin(&app, Method::DELETE, &own_path, &root.access)
+        .await
+        .expect_error(StatusCode::CONFLICT, "CANNOT_MODIFY_SELF");
+    assert_eq!(signs_in(&app, &mut root_device).await, Ok(()));
 });
 
 both_backends!(the_list_answers_with_passkeys_off, |app| async move {

@@ -296,7 +296,10 @@ impl Flows {
     /// password: the owner is mailed as for their own removal, and
     /// `passkey_removed` names the superuser, in the deletion's transaction
     /// (SPEC §11). 404 `NOT_FOUND` for an unknown user and for an unknown,
-    /// malformed or another user's passkey id.
+    /// malformed or another user's passkey id. Their own passkey is 409
+    /// `CANNOT_MODIFY_SELF`, as for their own second factor: a stolen
+    /// superuser session must not remove a passkey without the password
+    /// (`DELETE /passkeys/{id}` is the owner's way).
     pub async fn admin_remove_passkey(
         &self,
         admin: &User,
@@ -305,6 +308,9 @@ impl Flows {
         client: &ClientInfo,
     ) -> Result<()> {
         let id = user_id(id)?;
+        if id == admin.id {
+            return Err(Error::CannotModifySelf);
+        }
         let user = self
             .store
             .user_by_id(id)

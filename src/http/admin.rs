@@ -305,6 +305,7 @@ pub async fn user_passkeys(
     responses(
         (status = 200, description = "Removed; the owner is mailed", body = Envelope<Message>),
         (status = 404, description = "NOT_FOUND: no user with this id (a malformed id too), or no such passkey of theirs (an unknown, malformed or another user's passkey id)", body = ErrorEnvelope),
+        (status = 409, description = "CANNOT_MODIFY_SELF: a superuser removes their own passkey with DELETE /passkeys/{id} and the password", body = ErrorEnvelope),
         Unauthenticated, NotSuperuser, Busy,
     ))]
 pub async fn remove_user_passkey(
