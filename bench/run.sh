@@ -288,7 +288,11 @@ fi
 printf '%-36s %10s %9s %8s  %s\n' measurement req/s p99 "× hello" note
 for r in "${rows[@]}"; do
     IFS='|' read -r name v p note <<<"$r"
-    printf '%-36s %10s %9s %7.3fx  %s\n' "$name" "$v" "$p" "$(python3 -c "print($v/$hello)")" "$note"
+    if [ -n "$v" ]; then
+        printf '%-36s %10s %9s %7.3fx  %s\n' "$name" "$v" "$p" "$(python3 -c "print($v/$hello)")" "$note"
+    else # a row that is not a rate (e.g. the timing comparison): its note only
+        printf '%-36s %10s %9s %8s  %s\n' "$name" "-" "-" "-" "$note"
+    fi
 done
 echo
 echo "hashing ceiling: $workers cores / ${one_login_ms} ms per login at c=1 = ${ceiling} logins/s"
