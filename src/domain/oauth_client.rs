@@ -191,9 +191,7 @@ pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), &'static str> {
         scheme if !scheme.contains('.') => Err(
             "must use https, http on loopback, or a private-use scheme in reverse-domain form (com.example.app:/cb)",
         ),
-        _ if !public => {
-            Err("private-use schemes are for public (native) clients only; use https")
-        }
+        _ if !public => Err("private-use schemes are for public (native) clients only; use https"),
         _ => Ok(()),
     }
 }
@@ -206,7 +204,10 @@ pub fn check_client_name(raw: &str, field: &str) -> Result<String, FieldError> {
         return Err(FieldError::new(field, "Name is required"));
     }
     if name.chars().count() > MAX_CLIENT_NAME_CHARS {
-        return Err(FieldError::new(field, "Name must be at most 100 characters"));
+        return Err(FieldError::new(
+            field,
+            "Name must be at most 100 characters",
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err(FieldError::new(
@@ -273,8 +274,16 @@ mod tests {
     fn registered_query_must_be_identical() {
         let reg = "https://a.example/cb?tenant=1";
         assert!(redirect_uri_matches(reg, reg, false));
-        assert!(!redirect_uri_matches(reg, "https://a.example/cb?tenant=2", false));
-        assert!(!redirect_uri_matches(reg, "https://a.example/cb?tenant=1&x=1", false));
+        assert!(!redirect_uri_matches(
+            reg,
+            "https://a.example/cb?tenant=2",
+            false
+        ));
+        assert!(!redirect_uri_matches(
+            reg,
+            "https://a.example/cb?tenant=1&x=1",
+            false
+        ));
         assert!(!redirect_uri_matches(reg, "https://a.example/cb", false));
     }
 
@@ -398,7 +407,10 @@ mod tests {
         );
         assert!(check_redirect_uris(&[], true, "post_logout_redirect_uris", false).is_empty());
         let many = vec![REG.to_string(); MAX_REDIRECT_URIS + 1];
-        assert_eq!(check_redirect_uris(&many, true, "redirect_uris", true).len(), 1);
+        assert_eq!(
+            check_redirect_uris(&many, true, "redirect_uris", true).len(),
+            1
+        );
     }
 
     #[test]

@@ -142,7 +142,10 @@ pub async fn update_client(
             false,
         ));
     }
-    if update.confidential.is_some_and(|c| c != current.confidential) {
+    if update
+        .confidential
+        .is_some_and(|c| c != current.confidential)
+    {
         errors.push(FieldError::new(
             "confidential",
             "Cannot be changed; register a new client instead",
@@ -191,7 +194,11 @@ impl Flows {
     }
 
     /// [`update_client`] on this server's database.
-    pub async fn update_client(&self, client_id: &str, update: &ClientUpdate) -> Result<OAuthClient> {
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        update: &ClientUpdate,
+    ) -> Result<OAuthClient> {
         update_client(&self.store, client_id, update).await
     }
 

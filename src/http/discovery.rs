@@ -11,10 +11,10 @@
 //! root URL, as it is by default; a `JWT_ISSUER` with a path or another
 //! host needs its own proxying.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{Value, json};
 
 use super::AppState;

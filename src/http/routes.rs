@@ -5,8 +5,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 
 use super::{
-    AppState, account, admin, auth, clients, discovery, links, mfa, middleware, oauth, openapi, ops,
-    pages, passkeys,
+    AppState, account, admin, auth, clients, discovery, links, mfa, middleware, oauth, openapi,
+    ops, pages, passkeys,
 };
 use crate::error::Error;
 

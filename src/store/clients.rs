@@ -116,7 +116,8 @@ impl Store {
 
     /// Every client, oldest first.
     pub async fn list_clients(&self) -> Result<Vec<OAuthClient>> {
-        let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients ORDER BY created_at, client_id");
+        let sql =
+            format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients ORDER BY created_at, client_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
