@@ -21,11 +21,6 @@ use super::AppState;
 use crate::config::Config;
 use crate::token::keys::{algorithm_name, is_asymmetric};
 
-/// Where the OpenID Connect discovery document is served.
-pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
-/// Where the RFC 8414 authorization server metadata is served.
-pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-
 /// The scopes a client may ask for.
 pub const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
 

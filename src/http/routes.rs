@@ -115,11 +115,11 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
                 .delete(clients::delete_client),
         )
         .route(
-            discovery::OPENID_CONFIGURATION_PATH,
+            "/.well-known/openid-configuration",
             get(discovery::openid_configuration),
         )
         .route(
-            discovery::OAUTH_METADATA_PATH,
+            "/.well-known/oauth-authorization-server",
             get(discovery::oauth_authorization_server),
         )
         .route("/healthz", get(ops::healthz))
