@@ -1,6 +1,8 @@
 //! The command line: `serve` (the default), `migrate`, `gen-secret`,
-//! `gen-key`, and the `user` commands ([`user`]).
+//! `gen-key`, the `user` commands ([`user`]) and the `client` commands
+//! ([`client`]).
 
+pub mod client;
 mod gen_key;
 pub mod import;
 pub mod user;
@@ -37,6 +39,8 @@ pub enum Command {
     GenKey(gen_key::GenKeyArgs),
     /// Manage users in the configured database (works while servers run).
     User(user::UserArgs),
+    /// Manage the applications that sign in with Portcullis (works while servers run).
+    Client(client::ClientArgs),
 }
 
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
@@ -60,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::GenKey(args) => gen_key::run(args),
         Command::Serve => with_config(|config| async move { serve(config).await }),
         Command::User(args) => user::main(args),
+        Command::Client(args) => client::main(args),
         Command::Migrate => with_config(|config| async move {
             let store = Store::connect(&config.database_url).await?;
             store.migrate().await?;

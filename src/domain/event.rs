@@ -63,11 +63,18 @@ pub enum SecurityEvent {
     /// A passkey's signature counter did not grow: the assertion was
     /// refused, as a cloned authenticator's (the passkey stays).
     PasskeyCloneSuspected,
+    /// A client of Sign in with Portcullis was registered (SPEC §13), by a
+    /// superuser (`actor_id`) or a `client` command (`"via": "cli"`);
+    /// `details` names it. On the acting superuser's own trail (none for
+    /// the CLI).
+    ClientCreated,
+    /// A client was deleted, recorded as [`SecurityEvent::ClientCreated`].
+    ClientDeleted,
 }
 
 impl SecurityEvent {
     /// Every kind, in declaration order.
-    pub const ALL: [SecurityEvent; 26] = [
+    pub const ALL: [SecurityEvent; 28] = [
         Self::UserCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -94,6 +101,8 @@ impl SecurityEvent {
         Self::PasskeyAdded,
         Self::PasskeyRemoved,
         Self::PasskeyCloneSuspected,
+        Self::ClientCreated,
+        Self::ClientDeleted,
     ];
 
     /// The name stored in the `kind` column.
@@ -125,6 +134,8 @@ impl SecurityEvent {
             Self::PasskeyAdded => "passkey_added",
             Self::PasskeyRemoved => "passkey_removed",
             Self::PasskeyCloneSuspected => "passkey_clone_suspected",
+            Self::ClientCreated => "client_created",
+            Self::ClientDeleted => "client_deleted",
         }
     }
 

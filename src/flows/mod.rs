@@ -25,10 +25,12 @@
 //! | `GET /sessions`, `DELETE /sessions/{id}` | [`sessions`](Flows::list_sessions) |
 //! | `/passkeys…`, `POST /login/passkey/options`, `/login/passkey` | [`passkeys`](Flows::sign_in_with_passkey) |
 //! | `GET /events`, and the admin API `/api/users…` (superusers) | [`admin`](Flows::admin_list_users) |
+//! | `/api/clients…` (superusers) and `portcullis client …` | [`clients`] |
 
 mod admin;
 mod authenticate;
 mod change_password;
+pub mod clients;
 mod email_verification;
 mod links;
 mod login;
@@ -45,6 +47,7 @@ mod sessions;
 
 pub use admin::{ADMIN_PATCH_KEYS, DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, Page, Paginated};
 pub use authenticate::{AuthSession, CheckedSession};
+pub use clients::{ClientRegistration, ClientUpdate, CreatedClient};
 pub use mfa::{
     LoginOutcome, MfaChallenge, MfaStatus, SecondFactorMethod, SecondStepPassed, TotpEnabled,
     TotpSetup, remove_second_factor,

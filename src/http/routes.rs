@@ -5,7 +5,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 
 use super::{
-    AppState, account, admin, auth, links, mfa, middleware, oauth, openapi, ops, pages, passkeys,
+    AppState, account, admin, auth, clients, discovery, links, mfa, middleware, oauth, openapi,
+    ops, pages, passkeys,
 };
 use crate::error::Error;
 
@@ -102,6 +103,24 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         .route(
             "/api/users/{id}/passkeys/{pid}",
             delete(admin::remove_user_passkey),
+        )
+        .route(
+            "/api/clients",
+            get(clients::list_clients).post(clients::create_client),
+        )
+        .route(
+            "/api/clients/{id}",
+            get(clients::get_client)
+                .patch(clients::update_client)
+                .delete(clients::delete_client),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::oauth_authorization_server),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -1,6 +1,7 @@
 //! Persistence on SQLite or PostgreSQL through the same SQL, one file per
 //! aggregate: [`users`](Store::user_by_id), sessions and their refresh tokens,
-//! one-time tokens, security events, the mail queue, passkeys, and the purge.
+//! one-time tokens, security events, the mail queue, passkeys, the clients
+//! of Sign in with Portcullis, and the purge.
 //!
 //! The SQL is written once, in the dialect both databases share (`$n`
 //! placeholders, `RETURNING`, `TRUE`/`FALSE`), and runs through sqlx's `Any`
@@ -17,6 +18,7 @@ macro_rules! user_columns {
 
 mod admin;
 mod changes;
+mod clients;
 mod data_migrations;
 mod events;
 mod import;
@@ -34,6 +36,7 @@ pub use changes::{
     CHANNEL as CHANGE_CHANNEL, FEED_RETENTION_SECS, LISTENER_NAME as CHANGE_LISTENER_NAME,
     POLL_INTERVAL as CHANGE_POLL_INTERVAL, TOUCH_INTERVAL_SECS, TRUST_WINDOW,
 };
+pub use clients::{ClientChanges, NewClient};
 pub use events::{Actor, EventRecord};
 pub use import::{IMPORT_BATCH, ImportedUser};
 pub use mfa::{

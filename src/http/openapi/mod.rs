@@ -26,7 +26,7 @@ use utoipa::openapi::security::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{account, admin, auth, links, mfa, oauth, ops, pages, passkeys};
+use super::{account, admin, auth, clients, discovery, links, mfa, oauth, ops, pages, passkeys};
 use crate::config::Config;
 use crate::error::ErrorEnvelope;
 use crate::fields::UserFields;
@@ -49,6 +49,7 @@ use crate::fields::UserFields;
         (name = "account", description = "The signed-in user's own account"),
         (name = "sessions", description = "Logging out and the user's sessions"),
         (name = "admin", description = "Managing users (superusers only); every change is recorded in the user's security events"),
+        (name = "clients", description = "The applications that sign people in with Portcullis (OpenID Connect clients, SPEC §13; superusers only). Creation and deletion are recorded on the acting superuser's security events"),
         (name = "password reset", description = "Forgotten passwords, by mailed link"),
         (name = "verification", description = "Confirming the e-mail address, by mailed link"),
         (name = "second factor", description = "TOTP and recovery codes (SPEC §10), and a passkey as the second step (SPEC §11). A login of a user with a second factor answers `mfa_required` with an `mfa_token` instead of tokens; `/mfa/verify` completes it (with a passkey: after `/mfa/passkey/options`). Swagger UI's Authorize button works only for users without a second factor."),
@@ -110,6 +111,8 @@ pub struct AuthApi;
     ops::readyz,
     ops::metrics,
     ops::jwks,
+    discovery::openid_configuration,
+    discovery::oauth_authorization_server,
 ))]
 pub struct RootApi;
 
@@ -126,6 +129,11 @@ pub struct RootApi;
     admin::reset_mfa,
     admin::user_passkeys,
     admin::remove_user_passkey,
+    clients::list_clients,
+    clients::create_client,
+    clients::get_client,
+    clients::update_client,
+    clients::delete_client,
 ))]
 pub struct AdminApi;
 
