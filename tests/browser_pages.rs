@@ -15,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use browser_support::{browser_with, run_then_close, write_screenshot};
+use browser_support::{browser_phone, browser_with, run_then_close, write_screenshot};
 use common::{Backend, PASSWORD, TestApp, unique_email};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
@@ -250,7 +250,7 @@ async fn dark_and_phone(app: &TestApp) {
     .await;
 
     let profile = tempfile::tempdir().expect("temporary directory");
-    let (driver, client) = browser_with(profile.path(), (390, 844), &[]).await;
+    let (driver, client) = browser_phone(profile.path(), (390, 844)).await;
     run_then_close(driver, client.clone(), async {
         client
             .goto(&app.url("/sign-in"))
@@ -264,6 +264,7 @@ async fn dark_and_phone(app: &TestApp) {
         )
         .await;
         assert_eq!(overflow, false, "the page scrolls sideways on a phone");
+        assert_eq!(js(&client, "return window.innerWidth;").await, 390);
         screenshot(&client.screenshot().await.unwrap(), "sign-in-phone");
     })
     .await;

@@ -76,8 +76,24 @@ pub async fn browser_sized(profile: &Path, size: (u32, u32)) -> (Chromedriver, C
 /// `--force-dark-mode`).
 pub async fn browser_with(
     profile: &Path,
+    size: (u32, u32),
+    extra_args: &[&str],
+) -> (Chromedriver, Client) {
+    browser_options(profile, size, extra_args, None).await
+}
+
+/// A headless Chromium that emulates a phone's screen of `width` ×
+/// `height` CSS pixels (a desktop window cannot be narrower than 500).
+pub async fn browser_phone(profile: &Path, (width, height): (u32, u32)) -> (Chromedriver, Client) {
+    let metrics = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2 } });
+    browser_options(profile, (width, height), &[], Some(metrics)).await
+}
+
+async fn browser_options(
+    profile: &Path,
     (width, height): (u32, u32),
     extra_args: &[&str],
+    mobile_emulation: Option<serde_json::Value>,
 ) -> (Chromedriver, Client) {
     let chromium = find_program(
         "CHROME_BIN",
@@ -134,15 +150,16 @@ pub async fn browser_with(
         format!("--user-data-dir={}", profile.display()),
     ];
     args.extend(extra_args.iter().map(|a| a.to_string()));
+    let mut options = json!({
+        "binary": chromium,
+        "args": args,
+    });
+    if let Some(metrics) = mobile_emulation {
+        options["mobileEmulation"] = metrics;
+    }
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": args,
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     let client = ClientBuilder::native()
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{}", driver.port))
