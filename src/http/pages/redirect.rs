@@ -42,8 +42,7 @@ pub fn allowed_target(raw: &str, pages: &PagesConfig) -> Option<String> {
     let origin = crate::config::normalise_origin(&scheme, &authority.to_ascii_lowercase());
     pages
         .redirect_origins
-        .iter()
-        .any(|allowed| *allowed == origin)
+        .contains(&origin)
         .then(|| raw.to_string())
 }
 
