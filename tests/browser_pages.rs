@@ -1,7 +1,8 @@
 //! The pages of SPEC §12 as a person uses them, in a real headless Chromium
 //! (chromedriver and WebDriver), on SQLite and PostgreSQL: sign up, land on
 //! the account, sign out, a wrong password (the alert next to the field),
-//! the right one, back on the account; no token in `localStorage`,
+//! the right one, back on the account; a TOTP user's second step (a wrong
+//! code, then a recovery code); no token in `localStorage`,
 //! `sessionStorage` or `document.cookie` at any point. Screenshots of
 //! `/sign-in`, `/sign-up` and `/account`, light and dark, and of `/sign-in`
 //! on a phone, go to `target/screenshots/`.
@@ -16,7 +17,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use browser_support::{browser_phone, browser_with, run_then_close, write_screenshot};
-use common::{Backend, PASSWORD, TestApp, unique_email};
+use common::{Backend, PASSWORD, TestApp, enroll_totp, unique_email};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
@@ -205,6 +206,69 @@ async fn journey(client: Client, app: &TestApp) {
     )
     .await;
     expect_no_token_in_reach(&client, PASSWORD).await;
+    click(&client, "#sign-out").await;
+    wait_for_heading(&client, "Sign in").await;
+}
+
+/// A user with TOTP signs in: the second step replaces the form, a wrong
+/// code shows its alert, a recovery code passes.
+async fn second_step(client: Client, app: &TestApp) {
+    let enrolled = enroll_totp(app, "pages-totp").await;
+    client
+        .goto(&app.url("/sign-in"))
+        .await
+        .expect("open /sign-in");
+    wait_for_heading(&client, "Sign in").await;
+    fill(&client, "#email", &enrolled.session.email).await;
+    fill(&client, "#password", PASSWORD).await;
+    click(&client, "#sign-in-form button[type=submit]").await;
+    wait_until(
+        &client,
+        "!document.getElementById('second-step-form').hidden",
+        "the second step",
+    )
+    .await;
+    let state = js(
+        &client,
+        "return { first: document.getElementById('sign-in-form').hidden,
+                  focused: document.activeElement.id,
+                  autocomplete: document.getElementById('code').getAttribute('autocomplete') };",
+    )
+    .await;
+    assert_eq!(
+        state,
+        json!({"first": true, "focused": "code", "autocomplete": "one-time-code"})
+    );
+    screenshot(&client.screenshot().await.unwrap(), "sign-in-second-step");
+    fill(&client, "#code", "aaaaa-aaaaa-aaaaa-aaaaa").await;
+    click(&client, "#second-step-form button[type=submit]").await;
+    wait_until(
+        &client,
+        "!document.getElementById('code-error').hidden",
+        "the code's error",
+    )
+    .await;
+    assert_eq!(
+        js(
+            &client,
+            "return document.getElementById('code-error').textContent;"
+        )
+        .await,
+        "This code is wrong or was already used."
+    );
+    fill(&client, "#code", &enrolled.recovery[0]).await;
+    click(&client, "#second-step-form button[type=submit]").await;
+    wait_for_heading(&client, "Your account").await;
+    wait_until(
+        &client,
+        &format!(
+            "document.querySelector('[data-field=email]').textContent === {}",
+            json!(enrolled.session.email)
+        ),
+        "the account of the TOTP user",
+    )
+    .await;
+    expect_no_token_in_reach(&client, PASSWORD).await;
 }
 
 /// The pages in the dark scheme and on a phone, for the screenshots.
@@ -280,7 +344,11 @@ both_backends!(
             .await;
         let profile = tempfile::tempdir().expect("temporary directory");
         let (driver, client) = browser_with(profile.path(), (1000, 900), &[]).await;
-        run_then_close(driver, client.clone(), journey(client.clone(), &app)).await;
+        run_then_close(driver, client.clone(), async {
+            journey(client.clone(), &app).await;
+            second_step(client.clone(), &app).await;
+        })
+        .await;
         if backend == Backend::Sqlite {
             dark_and_phone(&app).await;
         }

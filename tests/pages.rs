@@ -85,7 +85,7 @@ fn redirect_of(html: &str) -> String {
         .unwrap()
         .replace("&amp;", "&")
         .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
 }

@@ -265,6 +265,9 @@
       showErrors(form, result);
     });
 
+    // PASSKEYS: the passkey sign-in (button and autofill) hooks in here,
+    // filling `#passkey-slot`; on success it calls afterSignIn().
+
     var again = document.getElementById("start-again");
     if (again) {
       again.addEventListener("click", function () {
