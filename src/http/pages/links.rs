@@ -36,7 +36,7 @@ fn page(
         lang,
         name,
         title,
-        body,
+        body: format!("<div class=\"panel\">\n{body}</div>\n"),
         data: Vec::new(),
     }
     .render(config)
