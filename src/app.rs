@@ -52,6 +52,7 @@ pub struct PortcullisBuilder {
     fields: UserFields,
     store: Option<Store>,
     migrate: bool,
+    pages: bool,
 }
 
 impl PortcullisBuilder {
@@ -67,6 +68,15 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Whether to serve the pages of SPEC §12 (`/sign-in`, `/sign-up`,
+    /// `/forgot-password`, `/account` and their assets) when
+    /// `PAGES_ENABLED` allows (default: no; the binary asks). Without them
+    /// the two pages the mails link to are still served.
+    pub fn pages(mut self, pages: bool) -> Self {
+        self.pages = pages;
+        self
+    }
+
     /// Whether to apply migrations when building (default: yes).
     pub fn migrate(mut self, migrate: bool) -> Self {
         self.migrate = migrate;
@@ -77,7 +87,8 @@ impl PortcullisBuilder {
     /// rate limits (connecting to Redis if configured), and starts the
     /// background tasks: the mail worker, the hourly purge, and the rate
     /// limits' housekeeping and Redis reconnection.
-    pub async fn build(self) -> anyhow::Result<Portcullis> {
+    pub async fn build(mut self) -> anyhow::Result<Portcullis> {
+        self.config.pages.enabled &= self.pages;
         if self.config.mfa.encryption_key.is_none() {
             tracing::warn!(
                 "MFA_ENCRYPTION_KEY is not set: TOTP cannot be turned on (its setup answers 503); \
@@ -138,6 +149,7 @@ impl Portcullis {
             fields: UserFields::default(),
             store: None,
             migrate: true,
+            pages: false,
         }
     }
 

@@ -110,6 +110,25 @@ where
     }
 }
 
+/// Whether browsers keep a `Secure` cookie for `app_url`: https, or plain
+/// http on `localhost` or a loopback address.
+fn app_url_is_secure(app_url: &str) -> bool {
+    let Some(rest) = app_url.strip_prefix("http://") else {
+        return true;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Runs the server until SIGTERM or SIGINT, then drains and closes the
 /// database. With `METRICS_ADDR`, a second listener serves `/metrics` alone
 /// and stops on the same signal.
@@ -139,7 +158,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.bind_address();
     let metrics_addr = config.metrics_addr;
     let production = config.production;
-    let auth = Portcullis::builder(config).build().await?;
+    if config.pages.enabled && !app_url_is_secure(&config.app_url) {
+        tracing::warn!(
+            app_url = %config.app_url,
+            "APP_URL is plain http on a host other than localhost: the pages need HTTPS (the refresh cookie is Secure, so browsers drop it)"
+        );
+    }
+    let pages = config.pages.enabled;
+    let auth = Portcullis::builder(config).pages(pages).build().await?;
     let app = auth.router();
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
@@ -204,4 +230,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::app_url_is_secure;
+
+    #[test]
+    fn plain_http_is_only_fine_on_localhost() {
+        for ok in [
+            "https://auth.example.com",
+            "http://localhost:8000",
+            "http://LOCALHOST",
+            "http://app.localhost:3000/x",
+            "http://127.0.0.1:8000",
+            "http://[::1]:8000",
+        ] {
+            assert!(app_url_is_secure(ok), "{ok}");
+        }
+        for warn in [
+            "http://auth.example.com",
+            "http://10.0.0.5:8000",
+            "http://localhost.example.com",
+        ] {
+            assert!(!app_url_is_secure(warn), "{warn}");
+        }
+    }
 }

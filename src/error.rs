@@ -58,6 +58,10 @@ pub enum Error {
     /// (`REFRESH_COOKIE=true`).
     #[error("Cross-site request refused")]
     CrossSite,
+    /// `REGISTRATION_ENABLED=false`: only a superuser may create accounts
+    /// through `POST /register` (SPEC §12).
+    #[error("Registration is disabled")]
+    RegistrationDisabled,
     /// The e-mail is already registered.
     #[error("Email already registered")]
     EmailAlreadyExists,
@@ -191,7 +195,7 @@ impl Error {
             InvalidMfaCode { login: false } | MfaSetupExpired => StatusCode::BAD_REQUEST,
             MfaNotEnabled => StatusCode::NOT_FOUND,
             InactiveUser | EmailNotVerified | Forbidden | CrossSite | InsufficientAal
-            | MfaRequired => StatusCode::FORBIDDEN,
+            | MfaRequired | RegistrationDisabled => StatusCode::FORBIDDEN,
             EmailAlreadyExists | MfaAlreadyEnabled | CannotModifySelf => StatusCode::CONFLICT,
             Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvalidPassword | InvalidResetToken | InvalidVerificationToken | InvalidJson => {
@@ -220,6 +224,7 @@ impl Error {
             InactiveUser => "INACTIVE_USER",
             EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Forbidden | CrossSite => "FORBIDDEN",
+            RegistrationDisabled => "REGISTRATION_DISABLED",
             EmailAlreadyExists => "EMAIL_ALREADY_EXISTS",
             CannotModifySelf => "CANNOT_MODIFY_SELF",
             Validation(_) => "VALIDATION_ERROR",

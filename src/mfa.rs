@@ -109,6 +109,20 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret_base32: &str) -> String {
     )
 }
 
+/// `uri` as a QR code: a standalone SVG document (with its namespace, no
+/// script, black modules on white with a quiet zone), for pages and
+/// clients without a QR library (SPEC §12). An `otpauth://` URI always
+/// fits, so this only fails for text too long for any QR code.
+pub fn qr_svg(uri: &str) -> Result<String> {
+    let code = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| Error::internal(anyhow::anyhow!("QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
+}
+
 /// A new set of recovery codes, as shown to the user once:
 /// `xxxxx-xxxxx-xxxxx-xxxxx`, 100 random bits each.
 pub fn new_recovery_codes() -> Vec<String> {
@@ -331,6 +345,12 @@ mod tests {
 
     #[test]
     fn the_uri_names_issuer_and_account() {
+        let svg = qr_svg("otpauth://totp/X:a?secret=MZXW6YTBOI").unwrap();
+        assert!(
+            svg.contains("xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(!svg.to_ascii_lowercase().contains("<script"), "{svg}");
         let uri = otpauth_uri("Example App", "a+b@example.com", "MZXW6YTBOI");
         assert_eq!(
             uri,

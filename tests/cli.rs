@@ -124,6 +124,63 @@ fn bad_configuration_exits_2_naming_the_variable() {
     );
 }
 
+#[test]
+fn bad_page_settings_exit_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (vars, named) in [
+        (
+            &[("PAGES_ACCENT_COLOR", "red")][..],
+            &["PAGES_ACCENT_COLOR"][..],
+        ),
+        (&[("PAGES_ACCENT_COLOR", "#12345")], &["PAGES_ACCENT_COLOR"]),
+        (
+            &[("PAGES_LOGO_URL", "//evil.example/logo.png")],
+            &["PAGES_LOGO_URL"],
+        ),
+        (
+            &[("PAGES_LOGO_URL", "https://evil.example/l.png")],
+            &["PAGES_LOGO_URL"],
+        ),
+        (
+            &[("REDIRECT_ORIGINS", "https://app.example.com/x")],
+            &["REDIRECT_ORIGINS"],
+        ),
+        (
+            &[("REGISTRATION_ENABLED", "maybe")],
+            &["REGISTRATION_ENABLED"],
+        ),
+        (&[("PAGES_ENABLED", "maybe")], &["PAGES_ENABLED"]),
+        // The pages keep the session in the refresh cookie: both named.
+        (
+            &[("REFRESH_COOKIE", "false")],
+            &["PAGES_ENABLED", "REFRESH_COOKIE"],
+        ),
+        (
+            &[("PAGES_ENABLED", "true"), ("REFRESH_COOKIE", "false")],
+            &["PAGES_ENABLED", "REFRESH_COOKIE"],
+        ),
+    ] {
+        let mut cmd = command(dir.path());
+        cmd.arg("serve");
+        for (var, value) in vars {
+            cmd.env(var, value);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{vars:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        for name in named {
+            assert!(stderr.contains(name), "{vars:?}: {stderr}");
+        }
+    }
+    // Without the pages, no cookie is needed.
+    let (child, _addr) = start(
+        dir.path(),
+        &[("PAGES_ENABLED", "false"), ("REFRESH_COOKIE", "false")],
+    );
+    assert_eq!(terminate(child).code(), Some(0));
+}
+
 /// `GET http://{addr}{path}`: the status and the body.
 fn get(addr: &str, path: &str) -> (u16, String) {
     let out = Command::new("curl")

@@ -98,7 +98,7 @@ async fn enroll(app: &TestApp, tag: &str) -> Enrolled {
     let data = setup.expect_ok(StatusCode::OK).clone();
     assert_eq!(
         keys(&data),
-        ["expires_in", "otpauth_uri", "secret"],
+        ["expires_in", "otpauth_uri", "qr_svg", "secret"],
         "{data}"
     );
     assert_eq!(data["expires_in"], json!(600));

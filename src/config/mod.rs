@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod mail;
 mod mfa;
+mod pages;
 mod passkeys;
 mod password;
 mod redact;
@@ -34,6 +35,7 @@ use jsonwebtoken::Algorithm;
 use crate::domain::TrustedProxies;
 use crate::token::keys::AsymmetricKeys;
 
+pub use pages::normalise_origin;
 pub use password::BCRYPT_MAX_COST;
 pub use secret::{MIN_SECRET_LEN, generate_secret};
 use source::Source;
@@ -203,6 +205,25 @@ pub struct PasskeyConfig {
     pub per_user: u32,
 }
 
+/// The pages a person uses (SPEC §12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagesConfig {
+    /// Serve the pages (`PAGES_ENABLED`, default `true`; the library
+    /// mounts them only when asked, see
+    /// [`crate::PortcullisBuilder::pages`]).
+    pub enabled: bool,
+    /// The origins `redirect_to` may lead to: `APP_URL`'s first, then
+    /// `REDIRECT_ORIGINS`; each `scheme://host[:port]`, lowercased, without
+    /// a default port.
+    pub redirect_origins: Vec<String>,
+    /// The name in the pages' header (`PAGES_TITLE`, else `MFA_ISSUER`).
+    pub title: String,
+    /// `#rgb` or `#rrggbb` (`PAGES_ACCENT_COLOR`).
+    pub accent_color: Option<String>,
+    /// A same-origin path or a `data:image/` URL (`PAGES_LOGO_URL`).
+    pub logo_url: Option<String>,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -294,6 +315,11 @@ pub struct Config {
     pub mfa: MfaConfig,
     /// Passkeys (SPEC §11).
     pub passkeys: PasskeyConfig,
+    /// Whether anyone may register (`REGISTRATION_ENABLED`); when not, only
+    /// superusers create accounts.
+    pub registration_enabled: bool,
+    /// The pages (SPEC §12).
+    pub pages: PagesConfig,
 }
 
 impl Config {
@@ -323,7 +349,8 @@ impl Config {
     /// (into `DATA_DIR/secret.key` if `persist_secret`).
     fn from_source(src: &Source<'_>, persist_secret: bool) -> Result<Self, ConfigError> {
         let (production, data_dir) = deployment::mode(src)?;
-        let tokens = tokens::read(src, production)?;
+        let pages_enabled = pages::enabled(src)?;
+        let tokens = tokens::read(src, production, pages_enabled)?;
         let password = password::read(src)?;
         let mail = mail::read(src, &data_dir)?;
         let server = server::read(src)?;
@@ -338,6 +365,14 @@ impl Config {
         )?;
         let mfa = mfa::read(src, production)?;
         let passkeys = passkeys::read(src, &server.app_url, &mfa.issuer(&server.app_url))?;
+        let registration_enabled = pages::registration_enabled(src)?;
+        let pages = pages::read(
+            src,
+            pages_enabled,
+            tokens.refresh_cookie,
+            &server.app_url,
+            mfa.issuer(&server.app_url),
+        )?;
 
         // Only once everything else is valid: a generated secret or key is
         // written to disk. The asymmetric algorithms sign with their key
@@ -385,6 +420,8 @@ impl Config {
             session_cache_size,
             mfa,
             passkeys,
+            registration_enabled,
+            pages,
         })
     }
 

@@ -96,6 +96,8 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("mfa", &self.mfa)
             .field("passkeys", &self.passkeys)
+            .field("registration_enabled", &self.registration_enabled)
+            .field("pages", &self.pages)
             .finish()
     }
 }

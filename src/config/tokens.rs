@@ -32,8 +32,13 @@ pub(super) struct Tokens {
 }
 
 /// The token settings; `production` makes `SECRET_KEY` required (or, for
-/// the asymmetric algorithms, `PRIVATE_KEY_FILE`).
-pub(super) fn read(src: &Source<'_>, production: bool) -> Result<Tokens, ConfigError> {
+/// the asymmetric algorithms, `PRIVATE_KEY_FILE`); `REFRESH_COOKIE`
+/// defaults to `pages_enabled` (SPEC §12).
+pub(super) fn read(
+    src: &Source<'_>,
+    production: bool,
+    pages_enabled: bool,
+) -> Result<Tokens, ConfigError> {
     let algorithm = algorithm(src)?;
     let key_files = super::keys::read(src, production, algorithm)?;
     let (secret_key, secret_key_previous) =
@@ -52,7 +57,7 @@ pub(super) fn read(src: &Source<'_>, production: bool) -> Result<Tokens, ConfigE
         session_max_lifetime: src.duration("SESSION_MAX_LIFETIME_DAYS", 30, DAY)?,
         jwt_issuer: src.get("JWT_ISSUER"),
         jwt_audience: src.get("JWT_AUDIENCE"),
-        refresh_cookie: src.flag("REFRESH_COOKIE", false)?,
+        refresh_cookie: src.flag("REFRESH_COOKIE", pages_enabled)?,
         key_files,
     })
 }

@@ -23,6 +23,9 @@ pub struct Registration {
     /// Everything else in the request: the application's own fields are
     /// picked out of it, other keys are ignored.
     pub fields: Map<String, Value>,
+    /// The caller's access token, if it sent one: with
+    /// `REGISTRATION_ENABLED=false` only a superuser's may register.
+    pub actor_token: Option<String>,
 }
 
 /// How a registration ended.
@@ -45,12 +48,30 @@ pub enum Registered {
 }
 
 impl Flows {
+    /// With registration closed (SPEC §12), only an active superuser's
+    /// token opens it; anything else is `REGISTRATION_DISABLED`.
+    async fn require_superuser_actor(&self, token: Option<&str>) -> Result<()> {
+        let Some(token) = token else {
+            return Err(Error::RegistrationDisabled);
+        };
+        match self.check_access(token).await {
+            Ok(session) if session.user.is_active && session.user.is_superuser => Ok(()),
+            Err(Error::Unavailable) => Err(Error::Unavailable),
+            Err(Error::Internal(e)) => Err(Error::Internal(e)),
+            _ => Err(Error::RegistrationDisabled),
+        }
+    }
+
     /// Registers an account, within the per-IP rate limit. Every field is
     /// checked and every problem reported at once. When verification is
     /// required, an address that is already registered gets the same answer
     /// after the same hashing work, and its owner gets a mail instead of a
     /// second account.
     pub async fn register(&self, input: Registration, client: &ClientInfo) -> Result<Registered> {
+        if !self.config.registration_enabled {
+            self.require_superuser_actor(input.actor_token.as_deref())
+                .await?;
+        }
         self.limits
             .check_client(Rule::RegisterPerIp, client)
             .await?;

@@ -44,6 +44,7 @@ pub struct RegisterRequest {
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "The account, signed in (or awaiting verification)", body = Envelope<RegisteredView>),
+        (status = 403, description = "REGISTRATION_DISABLED: `REGISTRATION_ENABLED=false` and the caller is not a superuser (whose bearer token still registers)", body = ErrorEnvelope),
         (status = 409, description = "EMAIL_ALREADY_EXISTS (never while verification is required)", body = ErrorEnvelope),
         Invalid, RateLimited, Busy,
     ))]
@@ -51,6 +52,7 @@ pub async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
     _: CsrfCheck,
+    headers: axum::http::HeaderMap,
     JsonBody(req): JsonBody<RegisterRequest>,
 ) -> Result<Response> {
     let input = Registration {
@@ -58,6 +60,7 @@ pub async fn register(
         password: req.password,
         name: req.name,
         fields: req.rest,
+        actor_token: super::extract::bearer_in(&headers).map(str::to_string),
     };
     Ok(match state.flows.register(input, &client).await? {
         Registered::SignedIn { user, tokens } => set_refresh_cookie(

@@ -24,6 +24,14 @@ pub use crate::flows::AuthSession;
 use crate::flows::CheckedSession;
 use crate::store::User;
 
+/// The bearer token in `headers`, if there is a well-formed one.
+pub(crate) fn bearer_in(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The bearer token of a request, or [`Error::Unauthorized`].
 pub(crate) fn bearer(parts: &Parts) -> Result<&str> {
     let value = parts

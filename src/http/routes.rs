@@ -62,6 +62,26 @@ fn auth_routes(prefix: &str) -> Router<AppState> {
         .route(&at("/login/passkey"), post(passkeys::passkey_sign_in))
 }
 
+/// The pages of SPEC §12 beyond the two the mails link to, served with
+/// `PAGES_ENABLED` (when the application asked for them).
+fn page_routes() -> Router<AppState> {
+    Router::new()
+        .route("/sign-in", get(pages::sign_in_page))
+        .route("/sign-up", get(pages::sign_up_page))
+        .route("/forgot-password", get(pages::forgot_password_page))
+        .route("/account", get(pages::account_page))
+        .route(pages::SCRIPT_PATH, get(pages::script))
+}
+
+/// The paths of [`page_routes`].
+pub const PAGE_PATHS: &[&str] = &[
+    "/sign-in",
+    "/sign-up",
+    "/forgot-password",
+    "/account",
+    pages::SCRIPT_PATH,
+];
+
 /// Portcullis's routes and the application's `routes` under one stack of
 /// middleware (see [`crate::Portcullis::app`]). In production `/metrics` is
 /// left out (it answers 404 like any unknown path): metrics reveal activity,
@@ -128,6 +148,9 @@ pub(crate) fn app(state: &AppState, routes: Router<AppState>) -> Router {
         .merge(openapi::swagger_ui(document, &format!("{prefix}/login")));
     if !state.config.production {
         portcullis_routes = portcullis_routes.route(METRICS_PATH, get(ops::metrics));
+    }
+    if state.config.pages.enabled {
+        portcullis_routes = portcullis_routes.merge(page_routes());
     }
     let portcullis_routes = portcullis_routes
         // One layer of both: each `Router::layer` call boxes every route again.

@@ -68,7 +68,33 @@ pub async fn browser(profile: &Path) -> (Chromedriver, Client) {
 }
 
 /// [`browser`] with a window of `width` × `height` pixels.
-pub async fn browser_sized(profile: &Path, (width, height): (u32, u32)) -> (Chromedriver, Client) {
+pub async fn browser_sized(profile: &Path, size: (u32, u32)) -> (Chromedriver, Client) {
+    browser_with(profile, size, &[]).await
+}
+
+/// [`browser_sized`] with more command-line switches for Chromium (e.g.
+/// `--force-dark-mode`).
+pub async fn browser_with(
+    profile: &Path,
+    size: (u32, u32),
+    extra_args: &[&str],
+) -> (Chromedriver, Client) {
+    browser_options(profile, size, extra_args, None).await
+}
+
+/// A headless Chromium that emulates a phone's screen of `width` ×
+/// `height` CSS pixels (a desktop window cannot be narrower than 500).
+pub async fn browser_phone(profile: &Path, (width, height): (u32, u32)) -> (Chromedriver, Client) {
+    let metrics = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2 } });
+    browser_options(profile, (width, height), &[], Some(metrics)).await
+}
+
+async fn browser_options(
+    profile: &Path,
+    (width, height): (u32, u32),
+    extra_args: &[&str],
+    mobile_emulation: Option<serde_json::Value>,
+) -> (Chromedriver, Client) {
     let chromium = find_program(
         "CHROME_BIN",
         &[
@@ -111,26 +137,29 @@ pub async fn browser_sized(profile: &Path, (width, height): (u32, u32)) -> (Chro
         "chromedriver does not listen on port {port}"
     );
 
+    let mut args = vec![
+        "--headless=new".to_string(),
+        "--no-sandbox".to_string(),
+        "--disable-gpu".to_string(),
+        "--disable-dev-shm-usage".to_string(),
+        "--disable-background-networking".to_string(),
+        "--disable-component-update".to_string(),
+        "--disable-sync".to_string(),
+        "--no-first-run".to_string(),
+        format!("--window-size={width},{height}"),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    args.extend(extra_args.iter().map(|a| a.to_string()));
+    let mut options = json!({
+        "binary": chromium,
+        "args": args,
+    });
+    if let Some(metrics) = mobile_emulation {
+        options["mobileEmulation"] = metrics;
+    }
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                format!("--window-size={width},{height}"),
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     let client = ClientBuilder::native()
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{}", driver.port))

@@ -212,6 +212,9 @@ async fn build(
     // database read each other's TOTP secrets, as a deployment's do.
     set("MFA_ENCRYPTION_KEY", MFA_KEY.to_string());
     set("RATE_LIMIT_ENABLED", "false".to_string());
+    // The pages (and with them the refresh cookie, which follows them) only
+    // where a test asks (`PAGES_ENABLED=true`, see tests/pages.rs).
+    set("PAGES_ENABLED", "false".to_string());
     set("DATABASE_URL", db.url.clone());
     set("APP_URL", app_url.to_string());
     set("LOG_FORMAT", "json".to_string());
@@ -229,7 +232,7 @@ async fn build(
     let cfg = Config::from_vars(config).expect("test configuration");
     fields
         .into_iter()
-        .fold(Portcullis::builder(cfg), |builder, field| {
+        .fold(Portcullis::builder(cfg).pages(true), |builder, field| {
             builder.user_field(field)
         })
         .build()

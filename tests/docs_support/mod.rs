@@ -15,6 +15,8 @@ pub struct Route {
     pub path: String,
     /// Registered in `auth_routes(prefix)`, under the prefix.
     pub under_prefix: bool,
+    /// Registered in `page_routes()`: served only with `PAGES_ENABLED`.
+    pub pages_only: bool,
 }
 
 impl Route {
@@ -72,6 +74,7 @@ pub fn routes_in_source() -> Vec<Route> {
         assert!(
             merged == "routes"
                 || merged == "auth_routes(prefix)"
+                || merged == "page_routes()"
                 || merged.starts_with("openapi::swagger_ui("),
             "routes.rs merges {merged}, which this scan does not read: extend it"
         );
@@ -80,6 +83,8 @@ pub fn routes_in_source() -> Vec<Route> {
         .find("fn auth_routes(prefix: &str)")
         .expect("fn auth_routes");
     let auth_end = auth_start + source[auth_start..].find("\n}\n").expect("its end");
+    let pages_start = source.find("fn page_routes()").expect("fn page_routes");
+    let pages_end = pages_start + source[pages_start..].find("\n}\n").expect("its end");
     let mut routes = Vec::new();
     for (at, _) in source.match_indices(".route(") {
         let args = up_to_closing_paren(&source[at + ".route(".len()..]);
@@ -91,6 +96,7 @@ pub fn routes_in_source() -> Vec<Route> {
                 prefixed["&at(\"".len()..prefixed.len() - "\")".len()].to_string()
             }
             "pages::STYLESHEET_PATH" => portcullis::http::pages::STYLESHEET_PATH.to_string(),
+            "pages::SCRIPT_PATH" => portcullis::http::pages::SCRIPT_PATH.to_string(),
             "METRICS_PATH" => portcullis::http::routes::METRICS_PATH.to_string(),
             other => panic!("the scan cannot resolve the path {other}: extend it"),
         };
@@ -110,6 +116,7 @@ pub fn routes_in_source() -> Vec<Route> {
                 method: method.to_string(),
                 path: path.clone(),
                 under_prefix: (auth_start..auth_end).contains(&at),
+                pages_only: (pages_start..pages_end).contains(&at),
             });
         }
     }

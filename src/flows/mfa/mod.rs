@@ -133,6 +133,8 @@ pub struct TotpSetup {
     pub secret: String,
     /// `otpauth://totp/…` (for a QR code).
     pub otpauth_uri: String,
+    /// `otpauth_uri` as a QR code: a standalone SVG document.
+    pub qr_svg: String,
     /// Seconds left to confirm it (600).
     pub expires_in: i64,
 }

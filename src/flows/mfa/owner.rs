@@ -86,8 +86,10 @@ impl Flows {
             return Err(Error::MfaAlreadyEnabled);
         }
         let secret = base32(&secret);
+        let otpauth_uri = otpauth_uri(&self.config.mfa.issuer, &user.email, &secret);
         Ok(TotpSetup {
-            otpauth_uri: otpauth_uri(&self.config.mfa.issuer, &user.email, &secret),
+            qr_svg: crate::mfa::qr_svg(&otpauth_uri)?,
+            otpauth_uri,
             secret,
             expires_in: SETUP_TTL_SECS,
         })

@@ -98,8 +98,8 @@ struct Base;
 ))]
 pub struct AuthApi;
 
-/// The endpoints at the root: the pages behind the mailed links and the
-/// operations endpoints.
+/// The endpoints at the root: the pages (those behind the mailed links, and
+/// with `PAGES_ENABLED` the others) and the operations endpoints.
 #[derive(OpenApi)]
 #[openapi(paths(
     pages::reset_page,
@@ -107,6 +107,11 @@ pub struct AuthApi;
     pages::verify_page,
     pages::verify_submit,
     pages::stylesheet,
+    pages::sign_in_page,
+    pages::sign_up_page,
+    pages::forgot_password_page,
+    pages::account_page,
+    pages::script,
     ops::healthz,
     ops::readyz,
     ops::metrics,
@@ -170,6 +175,14 @@ pub fn document(config: &Config, fields: &UserFields) -> Value {
     schemas::apply_password_limits(&mut doc, &config.password);
     schemas::add_user_fields(&mut doc, fields);
     cookie::describe_refresh_cookie(&mut doc, config);
+    if !config.pages.enabled
+        && let Some(paths) = doc["paths"].as_object_mut()
+    {
+        // Not served: not described.
+        for path in crate::http::routes::PAGE_PATHS {
+            paths.remove(*path);
+        }
+    }
     doc
 }
 
