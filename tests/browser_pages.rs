@@ -7,6 +7,12 @@
 //! `/sign-in`, `/sign-up` and `/account`, light and dark, and of `/sign-in`
 //! on a phone, go to `target/screenshots/`.
 //!
+//! Passkeys, with a WebDriver virtual authenticator on a server named
+//! `localhost` (`WEBAUTHN_RP_ID=localhost`): added on `/account` (a wrong
+//! password first), renamed, used by "Sign in with a passkey" (the token's
+//! `amr` says `hwk`), removed (then refused); a TOTP user passes the second
+//! step with a passkey. Screenshot: `account-passkeys`.
+//!
 //! Needs `chromium` and `chromedriver` (see tests/browser.rs); built with
 //! `PORTCULLIS_SKIP_BROWSER=1` the tests are marked ignored.
 
@@ -14,11 +20,14 @@ mod browser_support;
 #[macro_use]
 mod common;
 
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use browser_support::{browser_phone, browser_with, run_then_close, write_screenshot};
-use common::{Backend, PASSWORD, TestApp, enroll_totp, unique_email};
+use common::{Backend, OTHER_PASSWORD, PASSWORD, TestApp, enroll_totp, unique_email};
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, Locator};
+use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
 const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots");
@@ -352,5 +361,415 @@ both_backends!(
         if backend == Backend::Sqlite {
             dark_and_phone(&app).await;
         }
+    }
+);
+
+/// A WebDriver extension command on the session:
+/// `method /session/{id}/{path}` with `body`.
+#[derive(Debug)]
+struct SessionCommand {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl WebDriverCompatibleCommand for SessionCommand {
+    fn endpoint(
+        &self,
+        base_url: &Url,
+        session_id: Option<&str>,
+    ) -> Result<Url, <Url as FromStr>::Err> {
+        let session = session_id.expect("a WebDriver session");
+        base_url.join(&format!("session/{session}/{}", self.path))
+    }
+
+    fn method_and_body(&self, _: &Url) -> (Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
+    }
+}
+
+/// Adds a virtual CTAP2 authenticator built into the device, keeping
+/// discoverable credentials and verifying its user (device-bound: `hwk`).
+async fn add_authenticator(client: &Client) {
+    client
+        .issue_cmd(SessionCommand {
+            method: Method::POST,
+            path: "webauthn/authenticator".into(),
+            body: Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+            })),
+        })
+        .await
+        .expect("add a virtual authenticator");
+}
+
+/// The `amr` and `aal` of the page's session: a `/refresh` from inside the
+/// page (the refresh cookie), the access token read there and dropped.
+async fn session_claims(client: &Client) -> Value {
+    client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.body.dataset.prefix + '/refresh',
+                   { method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' } })
+               .then((r) => r.json())
+               .then((answer) => {
+                 const part = answer.data.access_token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+                 const claims = JSON.parse(atob(part));
+                 done({ amr: claims.amr, aal: claims.aal });
+               }, (e) => done({ error: String(e) }));",
+            vec![],
+        )
+        .await
+        .expect("refresh inside the page")
+}
+
+/// The names the account's passkey list shows, in order.
+async fn passkey_names(client: &Client) -> Value {
+    js(
+        client,
+        "return [...document.querySelectorAll('#passkey-list .passkey-name')].map((e) => e.textContent);",
+    )
+    .await
+}
+
+async fn wait_for_account(client: &Client, email: &str) {
+    wait_for_heading(client, "Your account").await;
+    wait_until(
+        client,
+        &format!(
+            "document.querySelector('[data-field=email]').textContent === {} && \
+             (document.querySelector('#passkey-list li') || !document.getElementById('passkeys-empty').hidden)",
+            json!(email)
+        ),
+        "the account and its passkeys",
+    )
+    .await;
+}
+
+/// Adds a passkey named `name` on `/account` (the page is open).
+async fn add_passkey(client: &Client, name: &str) {
+    let before = passkey_names(client).await.as_array().map_or(0, Vec::len);
+    fill(client, "#passkey_name", name).await;
+    fill(client, "#passkey_password", PASSWORD).await;
+    click(client, "#passkey-add-form button[type=submit]").await;
+    wait_until(
+        client,
+        &format!("document.querySelectorAll('#passkey-list li').length === {}", before + 1),
+        "the new passkey in the list",
+    )
+    .await;
+}
+
+/// Signs up, adds a passkey on /account (a wrong password first), renames
+/// it, signs out, signs in with it, removes it; then it is refused.
+async fn passkey_journey(client: &Client, app: &TestApp) {
+    let email = unique_email("pages-pk");
+    client.goto(&app.url("/sign-up")).await.expect("open /sign-up");
+    wait_for_heading(client, "Create an account").await;
+    fill(client, "#email", &email).await;
+    fill(client, "#password", PASSWORD).await;
+    click(client, "#sign-up-form button[type=submit]").await;
+    wait_for_account(client, &email).await;
+    assert_eq!(passkey_names(client).await, json!([]));
+
+    // A wrong password: its alert next to the field, no passkey made.
+    fill(client, "#passkey_name", "Laptop").await;
+    fill(client, "#passkey_password", OTHER_PASSWORD).await;
+    click(client, "#passkey-add-form button[type=submit]").await;
+    wait_until(
+        client,
+        "!document.getElementById('passkey_password-error').hidden",
+        "the add form's password error",
+    )
+    .await;
+    let alert = js(
+        client,
+        "const e = document.getElementById('passkey_password-error');
+         return { role: e.getAttribute('role'), text: e.textContent, focused: document.activeElement.id };",
+    )
+    .await;
+    assert_eq!(
+        alert,
+        json!({"role": "alert", "text": "This password is wrong.", "focused": "passkey_password"})
+    );
+    assert_eq!(passkey_names(client).await, json!([]));
+
+    // The right one: listed, with its dates.
+    fill(client, "#passkey_password", PASSWORD).await;
+    click(client, "#passkey-add-form button[type=submit]").await;
+    wait_until(
+        client,
+        "document.querySelectorAll('#passkey-list li').length === 1",
+        "the passkey in the list",
+    )
+    .await;
+    assert_eq!(passkey_names(client).await, json!(["Laptop"]));
+    let listed = js(
+        client,
+        "return { meta: document.querySelector('#passkey-list .passkey-meta').textContent,
+                  status: document.getElementById('passkeys-status').textContent,
+                  empty: document.getElementById('passkeys-empty').hidden,
+                  password: document.getElementById('passkey_password').value };",
+    )
+    .await;
+    assert!(
+        listed["meta"].as_str().unwrap_or_default().starts_with("Added ")
+            && listed["meta"].as_str().unwrap_or_default().ends_with("never used"),
+        "{listed}"
+    );
+    assert_eq!(listed["status"], "The passkey \u{201c}Laptop\u{201d} was added.");
+    assert_eq!(listed["empty"], true, "{listed}");
+    assert_eq!(listed["password"], "", "the password stays in the form: {listed}");
+    expect_no_token_in_reach(client, PASSWORD).await;
+
+    // Rename it.
+    click(client, "#passkey-list [data-action=rename]").await;
+    fill(client, "#passkey_new_name", "Work laptop").await;
+    click(client, "#passkey-rename-form button[type=submit]").await;
+    wait_until(
+        client,
+        "document.querySelector('#passkey-list .passkey-name').textContent === 'Work laptop'",
+        "the new name",
+    )
+    .await;
+    screenshot(&client.screenshot().await.unwrap(), "account-passkeys");
+
+    // Sign out, then in with the passkey (no e-mail: discoverable).
+    click(client, "#sign-out").await;
+    wait_for_heading(client, "Sign in").await;
+    wait_until(
+        client,
+        "!document.getElementById('passkey-slot').hidden",
+        "the passkey button",
+    )
+    .await;
+    assert_eq!(
+        js(
+            client,
+            "return document.getElementById('email').getAttribute('autocomplete');"
+        )
+        .await,
+        "username webauthn"
+    );
+    // The autofill (conditional mediation, started on load): the virtual
+    // authenticator answers it at once, as a person picking the passkey.
+    wait_for_account(client, &email).await;
+    let claims = session_claims(client).await;
+    assert_eq!(claims, json!({"amr": ["hwk", "user", "mfa"], "aal": "aal2"}));
+    expect_no_token_in_reach(client, PASSWORD).await;
+
+    // The button: from now on the autofill waits (as it does for a person
+    // who does not pick), and the button must abort it first.
+    hold_autofill(client).await;
+    click(client, "#sign-out").await;
+    wait_for_heading(client, "Sign in").await;
+    wait_until(
+        client,
+        "window.autofill && window.autofill[0] === 'pending'",
+        "the autofill request started on load",
+    )
+    .await;
+    click(client, "#passkey-sign-in").await;
+    wait_for_account(client, &email).await;
+    let claims = session_claims(client).await;
+    assert_eq!(claims, json!({"amr": ["hwk", "user", "mfa"], "aal": "aal2"}));
+    expect_no_token_in_reach(client, PASSWORD).await;
+    let meta = js(
+        client,
+        "return document.querySelector('#passkey-list .passkey-meta').textContent;",
+    )
+    .await;
+    assert!(
+        meta.as_str().unwrap_or_default().contains("last used"),
+        "{meta}"
+    );
+
+    // Remove it: a wrong password first.
+    click(client, "#passkey-list [data-action=remove]").await;
+    fill(client, "#passkey_remove_password", OTHER_PASSWORD).await;
+    click(client, "#passkey-remove-form button[type=submit]").await;
+    wait_until(
+        client,
+        "!document.getElementById('passkey_remove_password-error').hidden",
+        "the remove form's password error",
+    )
+    .await;
+    assert_eq!(passkey_names(client).await, json!(["Work laptop"]));
+    fill(client, "#passkey_remove_password", PASSWORD).await;
+    click(client, "#passkey-remove-form button[type=submit]").await;
+    wait_until(
+        client,
+        "!document.getElementById('passkeys-empty').hidden",
+        "the list without the passkey",
+    )
+    .await;
+    assert_eq!(passkey_names(client).await, json!([]));
+
+    // The authenticator still holds it; the server refuses it.
+    click(client, "#sign-out").await;
+    wait_for_heading(client, "Sign in").await;
+    wait_until(
+        client,
+        "!document.getElementById('passkey-slot').hidden",
+        "the passkey button",
+    )
+    .await;
+    click(client, "#passkey-sign-in").await;
+    wait_until(
+        client,
+        "!document.getElementById('passkey-error').hidden",
+        "the passkey's error",
+    )
+    .await;
+    let refused = js(
+        client,
+        "const e = document.getElementById('passkey-error');
+         return { role: e.getAttribute('role'), text: e.textContent, path: location.pathname };",
+    )
+    .await;
+    assert_eq!(
+        refused,
+        json!({"role": "alert", "text": "This passkey could not be used.", "path": "/sign-in"})
+    );
+
+    // The person cancels: a gentle word, not an error.
+    js(client, "window.cancelNext = true; return null;").await;
+    click(client, "#passkey-sign-in").await;
+    wait_until(
+        client,
+        "!document.getElementById('passkey-notice').hidden",
+        "the cancelled notice",
+    )
+    .await;
+    let cancelled = js(
+        client,
+        "return { notice: document.getElementById('passkey-notice').textContent,
+                  error: document.getElementById('passkey-error').hidden };",
+    )
+    .await;
+    assert_eq!(
+        cancelled,
+        json!({"notice": "The passkey request was cancelled or timed out. You can try again, or use your password.", "error": true})
+    );
+}
+
+/// From the next page on, `navigator.credentials.get` holds conditional
+/// requests (recorded in `window.autofill`: pending, then aborted) instead
+/// of letting the virtual authenticator answer them, refuses a modal one
+/// while a conditional one is pending (as browsers refuse a second request),
+/// and answers NotAllowedError (the person cancelled) once after
+/// `window.cancelNext = true`.
+async fn hold_autofill(client: &Client) {
+    let source = "(() => {
+      const real = navigator.credentials.get.bind(navigator.credentials);
+      window.autofill = [];
+      navigator.credentials.get = (options) => {
+        if (options && options.mediation === 'conditional') {
+          const i = window.autofill.push('pending') - 1;
+          return new Promise((_, reject) => {
+            options.signal.addEventListener('abort', () => {
+              window.autofill[i] = 'aborted';
+              reject(new DOMException('aborted', 'AbortError'));
+            });
+          });
+        }
+        if (window.autofill.includes('pending')) {
+          return Promise.reject(new DOMException('A request is already pending.', 'NotAllowedError'));
+        }
+        if (window.cancelNext) {
+          window.cancelNext = false;
+          return Promise.reject(new DOMException('cancelled', 'NotAllowedError'));
+        }
+        return real(options);
+      };
+    })();";
+    client
+        .issue_cmd(SessionCommand {
+            method: Method::POST,
+            path: "goog/cdp/execute".into(),
+            body: Some(json!({
+                "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                "params": {"source": source},
+            })),
+        })
+        .await
+        .expect("install the autofill stand-in");
+}
+
+/// A TOTP user adds a passkey (after a second step with a recovery code),
+/// then passes the second step with it.
+async fn passkey_second_step(client: &Client, app: &TestApp) {
+    let enrolled = enroll_totp(app, "pages-pk-totp").await;
+    let email = enrolled.session.email.clone();
+    client.goto(&app.url("/sign-in")).await.expect("open /sign-in");
+    wait_for_heading(client, "Sign in").await;
+    fill(client, "#email", &email).await;
+    fill(client, "#password", PASSWORD).await;
+    click(client, "#sign-in-form button[type=submit]").await;
+    wait_until(
+        client,
+        "!document.getElementById('second-step-form').hidden",
+        "the second step",
+    )
+    .await;
+    // No passkey yet: no passkey choice.
+    assert_eq!(
+        js(
+            client,
+            "return document.getElementById('second-step-passkey').hidden;"
+        )
+        .await,
+        true
+    );
+    fill(client, "#code", &enrolled.recovery[0]).await;
+    click(client, "#second-step-form button[type=submit]").await;
+    wait_for_account(client, &email).await;
+    add_passkey(client, "Phone").await;
+    click(client, "#sign-out").await;
+    wait_for_heading(client, "Sign in").await;
+
+    fill(client, "#email", &email).await;
+    fill(client, "#password", PASSWORD).await;
+    click(client, "#sign-in-form button[type=submit]").await;
+    wait_until(
+        client,
+        "!document.getElementById('second-step-form').hidden && !document.getElementById('second-step-passkey').hidden",
+        "the second step's passkey choice",
+    )
+    .await;
+    screenshot(&client.screenshot().await.unwrap(), "sign-in-second-step-passkey");
+    click(client, "#use-passkey").await;
+    wait_for_account(client, &email).await;
+    assert_eq!(
+        session_claims(client).await,
+        json!({"amr": ["pwd", "hwk", "mfa"], "aal": "aal2"})
+    );
+    expect_no_token_in_reach(client, PASSWORD).await;
+}
+
+both_backends!(
+    #[cfg_attr(skip_browser, ignore = "PORTCULLIS_SKIP_BROWSER is set")]
+    passkeys_on_the_pages_in_a_real_browser,
+    |backend: Backend| async move {
+        let app = TestApp::builder(backend)
+            .localhost()
+            .vars(&[("PAGES_ENABLED", "true"), ("WEBAUTHN_RP_ID", "localhost")])
+            .spawn()
+            .await;
+        let profile = tempfile::tempdir().expect("temporary directory");
+        let (driver, client) = browser_with(profile.path(), (1000, 1100), &[]).await;
+        run_then_close(driver, client.clone(), async {
+            add_authenticator(&client).await;
+            passkey_journey(&client, &app).await;
+            passkey_second_step(&client, &app).await;
+        })
+        .await;
     }
 );

@@ -103,6 +103,10 @@
     if (result.error.code === "VALIDATION_ERROR" && details && details.length) {
       details.forEach(function (detail) {
         var input = form.querySelector('input[name="' + String(detail.field).replace(/[^a-z_]/gi, "") + '"]');
+        var fallback = form.getAttribute("data-error-field");
+        if (!input && fallback) {
+          input = form.querySelector('input[name="' + fallback + '"]');
+        }
         items.push({ text: detail.message, input: input });
       });
     } else {
@@ -134,6 +138,8 @@
     if (summary) {
       summary.hidden = false;
       summary.focus();
+    } else if (items.length && items[0].input) {
+      items[0].input.focus();
     }
   }
 
@@ -183,6 +189,89 @@
     return input ? input.value : "";
   }
 
+  // ---- passkeys (the README's "From a page" snippet, in this file's shape) ----
+
+  // Whether this browser has WebAuthn with its Level 3 JSON methods.
+  function passkeysSupported() {
+    return (
+      typeof window.PublicKeyCredential === "function" &&
+      typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function" &&
+      typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function" &&
+      !!navigator.credentials
+    );
+  }
+
+  // Asks the browser for an assertion with `options` (`{publicKey}` of an
+  // options answer); `extra` adds `mediation` and `signal`. The
+  // browser's own errors (NotAllowedError: cancelled) are thrown as they are.
+  async function getAssertion(options, extra) {
+    var request = Object.assign({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey) }, extra || {});
+    var credential = await navigator.credentials.get(request);
+    return credential.toJSON();
+  }
+
+  // Signs in with a passkey: options (any passkey of this site: discoverable),
+  // the browser, `/login/passkey`. `extra` as for getAssertion. Answers an
+  // API result; the browser's errors are thrown.
+  async function signInWithPasskey(extra) {
+    var options = await api("POST", "/login/passkey/options", {});
+    if (!options.ok) {
+      return options;
+    }
+    var credential = await getAssertion(options.data.options, extra);
+    return api("POST", "/login/passkey", { ceremony_id: options.data.ceremony_id, credential: credential });
+  }
+
+  // Passes the second step with a passkey of the account `mfaToken` is for.
+  async function secondStepWithPasskey(mfaToken) {
+    var options = await api("POST", "/mfa/passkey/options", { mfa_token: mfaToken });
+    if (!options.ok) {
+      return options;
+    }
+    var credential = await getAssertion(options.data.options);
+    return api("POST", "/mfa/verify", {
+      mfa_token: mfaToken,
+      method: "passkey",
+      ceremony_id: options.data.ceremony_id,
+      credential: credential,
+    });
+  }
+
+  // Adds a passkey to the signed-in account (the password is asked again);
+  // answers the API result of `/passkeys/register`.
+  async function registerPasskey(token, password, name) {
+    var options = await api("POST", "/passkeys/register/options", { password: password }, token);
+    if (!options.ok) {
+      return options;
+    }
+    var credential = await navigator.credentials.create({
+      publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.data.options.publicKey),
+    });
+    var data = { ceremony_id: options.data.ceremony_id, credential: credential.toJSON() };
+    if (name) {
+      data.name = name;
+    }
+    return api("POST", "/passkeys/register", data, token);
+  }
+
+  // An error the browser threw during a ceremony, as an API-shaped result;
+  // null when the person cancelled (or a newer request took over).
+  function browserError(e) {
+    if (e && (e.name === "NotAllowedError" || e.name === "AbortError")) {
+      return null;
+    }
+    return { ok: false, status: 0, error: { code: e && e.name === "InvalidStateError" ? "PASSKEY_ALREADY_REGISTERED" : "UNKNOWN", message: "" } };
+  }
+
+  // Shows `text` in the paragraph `id` (hidden when empty).
+  function say(id, text) {
+    var line = document.getElementById(id);
+    if (line) {
+      line.textContent = text || "";
+      line.hidden = !text;
+    }
+  }
+
   // Where to go after signing in: the target the server already checked.
   function afterSignIn() {
     window.location.assign(body.getAttribute("data-redirect") || "/account");
@@ -221,6 +310,9 @@
       mfaToken = null;
       second.hidden = true;
       first.hidden = false;
+      if (slot && passkeysSupported()) {
+        slot.hidden = false;
+      }
       if (intro) {
         intro.hidden = false;
       }
@@ -239,13 +331,18 @@
         mfaToken = result.data.mfa_token;
         clearErrors(form);
         first.hidden = true;
+        if (slot) {
+          slot.hidden = true;
+        }
         if (intro) {
           intro.hidden = true;
         }
+        offerSecondStepPasskey(result.data.methods);
         second.hidden = false;
         second.querySelector("input").focus();
         return;
       }
+      await stopAutofill();
       afterSignIn();
     });
 
@@ -265,8 +362,125 @@
       showErrors(form, result);
     });
 
-    // PASSKEYS: the passkey sign-in (button and autofill) hooks in here,
-    // filling `#passkey-slot`; on success it calls afterSignIn().
+    // ---- passkeys: the button, the autofill, the second step ----
+    var slot = document.getElementById("passkey-slot");
+    var autofill = null; // {controller, done} of the conditional request
+
+    // Stops the autofill request (before any other ceremony) and waits
+    // until the browser has let go of it.
+    async function stopAutofill() {
+      var pending = autofill;
+      autofill = null;
+      if (pending) {
+        pending.controller.abort();
+        await pending.done;
+      }
+    }
+
+    // Offers this site's passkeys in the e-mail field's autofill, when the
+    // browser can (conditional mediation).
+    async function startAutofill() {
+      if (
+        !passkeysSupported() ||
+        typeof PublicKeyCredential.isConditionalMediationAvailable !== "function" ||
+        !(await PublicKeyCredential.isConditionalMediationAvailable().catch(function () { return false; }))
+      ) {
+        return;
+      }
+      var controller = new AbortController();
+      var mine = { controller: controller, done: null };
+      autofill = mine;
+      mine.done = signInWithPasskey({ mediation: "conditional", signal: controller.signal }).then(
+        function (result) {
+          if (autofill !== mine) {
+            return;
+          }
+          autofill = null;
+          if (result.ok) {
+            afterSignIn();
+            return;
+          }
+          // Shown, not retried: the autofill comes back with the button.
+          say("passkey-notice", "");
+          say("passkey-error", message(result));
+        },
+        function () {
+          // Aborted, cancelled or unsupported: the password and the
+          // button still work.
+          if (autofill === mine) {
+            autofill = null;
+          }
+        }
+      );
+    }
+
+    if (slot && passkeysSupported()) {
+      slot.hidden = false;
+      var passkeyButton = document.getElementById("passkey-sign-in");
+      passkeyButton.addEventListener("click", async function () {
+        passkeyButton.disabled = true;
+        say("passkey-error", "");
+        say("passkey-notice", "");
+        try {
+          await stopAutofill();
+          var result = await signInWithPasskey();
+          if (result.ok) {
+            afterSignIn();
+            return;
+          }
+          say("passkey-error", message(result));
+        } catch (e) {
+          var failure = browserError(e);
+          if (failure) {
+            say("passkey-error", message(failure));
+          } else {
+            say("passkey-notice", t("js.passkey_cancelled"));
+          }
+        } finally {
+          passkeyButton.disabled = false;
+        }
+        startAutofill();
+      });
+      startAutofill();
+    }
+
+    // The second step's passkey choice, shown when `methods` lists it.
+    var secondPasskey = document.getElementById("second-step-passkey");
+    var usePasskey = document.getElementById("use-passkey");
+    function offerSecondStepPasskey(methods) {
+      secondPasskey.hidden = !(passkeysSupported() && methods && methods.indexOf("passkey") >= 0);
+      say("second-passkey-error", "");
+      say("second-passkey-notice", "");
+    }
+    usePasskey.addEventListener("click", async function () {
+      clearErrors(second);
+      say("second-passkey-error", "");
+      say("second-passkey-notice", "");
+      busy(second, true);
+      try {
+        await stopAutofill();
+        var result = await secondStepWithPasskey(mfaToken);
+        if (result.ok) {
+          afterSignIn();
+          return;
+        }
+        if (result.error.code === "INVALID_MFA_TOKEN") {
+          showFirstStep();
+          showErrors(first, result);
+          return;
+        }
+        say("second-passkey-error", result.error.code === "INVALID_MFA_CODE" ? t("error.INVALID_PASSKEY") : message(result));
+      } catch (e) {
+        var failure = browserError(e);
+        if (failure) {
+          say("second-passkey-error", message(failure));
+        } else {
+          say("second-passkey-notice", t("js.passkey_cancelled"));
+        }
+      } finally {
+        busy(second, false);
+      }
+    });
 
     var again = document.getElementById("start-again");
     if (again) {
@@ -346,6 +560,9 @@
     fill("created", user.created_at ? new Date(user.created_at).toLocaleDateString(document.documentElement.lang) : "");
     document.getElementById("account-loading").hidden = true;
     document.getElementById("account").hidden = false;
+    passkeysSection(function () {
+      return token;
+    });
 
     var signOut = document.getElementById("sign-out");
     signOut.addEventListener("click", async function () {
@@ -355,6 +572,166 @@
       window.location.assign("/sign-in");
     });
   };
+
+  // The account's passkeys: list, add, rename, remove (`token()` is the
+  // page's access token, in memory).
+  function passkeysSection(token) {
+    var section = document.getElementById("passkeys");
+    if (!section) {
+      return;
+    }
+    var list = document.getElementById("passkey-list");
+    var renameForm = document.getElementById("passkey-rename-form");
+    var removeForm = document.getElementById("passkey-remove-form");
+    var addForm = document.getElementById("passkey-add-form");
+    var chosen = null; // the passkey being renamed or removed
+    var lang = document.documentElement.lang;
+
+    function date(value) {
+      return new Date(value).toLocaleDateString(lang, { year: "numeric", month: "short", day: "numeric" });
+    }
+
+    function closeSubForms() {
+      [renameForm, removeForm].forEach(function (form) {
+        clearErrors(form);
+        form.reset();
+        form.hidden = true;
+      });
+      chosen = null;
+    }
+
+    function open(form, passkey, from) {
+      closeSubForms();
+      chosen = passkey;
+      from.appendChild(form);
+      form.hidden = false;
+      form.querySelector("input").focus();
+    }
+
+    function row(passkey) {
+      var item = document.createElement("li");
+      item.setAttribute("data-passkey-id", passkey.id);
+      var name = document.createElement("strong");
+      name.className = "passkey-name";
+      name.textContent = passkey.name;
+      var meta = document.createElement("span");
+      meta.className = "passkey-meta";
+      meta.textContent =
+        t("js.passkey_created").replace("{date}", date(passkey.created_at)) +
+        " · " +
+        (passkey.last_used_at ? t("js.passkey_used").replace("{date}", date(passkey.last_used_at)) : t("js.passkey_never_used"));
+      var actions = document.createElement("span");
+      actions.className = "passkey-actions";
+      [
+        ["rename", renameForm],
+        ["remove", removeForm],
+      ].forEach(function (action) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "secondary small";
+        button.setAttribute("data-action", action[0]);
+        button.textContent = t("js.passkey_" + action[0]);
+        button.setAttribute("aria-label", t("js.passkey_" + action[0]) + " " + passkey.name);
+        button.addEventListener("click", function () {
+          open(action[1], passkey, item);
+          if (action[0] === "rename") {
+            action[1].querySelector("input").value = passkey.name;
+          }
+        });
+        actions.appendChild(button);
+      });
+      item.appendChild(name);
+      item.appendChild(meta);
+      item.appendChild(actions);
+      return item;
+    }
+
+    async function load() {
+      var result = await api("GET", "/passkeys", undefined, token());
+      if (!result.ok) {
+        say("passkeys-error", message(result));
+        return;
+      }
+      say("passkeys-error", "");
+      closeSubForms();
+      section.appendChild(renameForm);
+      section.appendChild(removeForm);
+      section.appendChild(addForm);
+      list.textContent = "";
+      result.data.forEach(function (passkey) {
+        list.appendChild(row(passkey));
+      });
+      document.getElementById("passkeys-empty").hidden = result.data.length > 0;
+    }
+
+    function done(text) {
+      say("passkeys-status", text);
+      document.getElementById("passkeys-status").focus();
+    }
+
+    if (!passkeysSupported()) {
+      addForm.hidden = true;
+    }
+
+    [renameForm, removeForm].forEach(function (form) {
+      form.querySelector("[data-cancel]").addEventListener("click", function () {
+        var id = chosen && chosen.id;
+        closeSubForms();
+        var back = id && list.querySelector('[data-passkey-id="' + id + '"] button');
+        if (back) {
+          back.focus();
+        }
+      });
+    });
+
+    onSubmit("passkey-add-form", async function (form) {
+      say("passkeys-status", "");
+      var name = value(form, "passkey_name").trim();
+      var result;
+      try {
+        result = await registerPasskey(token(), value(form, "passkey_password"), name);
+      } catch (e) {
+        result = browserError(e) || { ok: false, status: 0, error: { code: "CANCELLED", message: t("js.passkey_cancelled") } };
+      }
+      if (!result.ok) {
+        showErrors(form, result);
+        return;
+      }
+      clearErrors(form);
+      form.reset();
+      await load();
+      done(t("js.passkey_added").replace("{name}", result.data.name));
+    });
+
+    onSubmit("passkey-rename-form", async function (form) {
+      var name = value(form, "passkey_new_name").trim();
+      var result = await api("PATCH", "/passkeys/" + encodeURIComponent(chosen.id), { name: name }, token());
+      if (!result.ok) {
+        showErrors(form, result);
+        return;
+      }
+      await load();
+      done(t("js.passkey_renamed").replace("{name}", result.data.name));
+    });
+
+    onSubmit("passkey-remove-form", async function (form) {
+      var passkey = chosen;
+      var result = await api(
+        "DELETE",
+        "/passkeys/" + encodeURIComponent(passkey.id),
+        { password: value(form, "passkey_remove_password") },
+        token()
+      );
+      if (!result.ok) {
+        showErrors(form, result);
+        return;
+      }
+      await load();
+      done(t("js.passkey_removed").replace("{name}", passkey.name));
+    });
+
+    load();
+  }
 
   var page = pages[body.getAttribute("data-page")];
   if (page) {

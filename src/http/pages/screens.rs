@@ -93,15 +93,29 @@ pub async fn sign_in_page(State(state): State<AppState>, lang: Lang, q: Redirect
         .html(),
         submit = button(t("sign_in.submit")),
     ));
-    // PASSKEYS: the passkey button ("Sign in with a passkey") and the
-    // autofill (conditional mediation) go into this slot; the e-mail field
-    // already carries `autocomplete="username webauthn"`.
-    body.push_str("<div id=\"passkey-slot\" data-passkey-slot></div>\n");
+    // The passkey button; the script shows it where the browser can use
+    // passkeys, and starts the autofill (conditional mediation) through the
+    // e-mail field's `autocomplete="username webauthn"`.
+    body.push_str(&format!(
+        "<div id=\"passkey-slot\" class=\"passkey-slot\" hidden>\n<p class=\"or\"><span>{or}</span></p>\n\
+<p class=\"error\" id=\"passkey-error\" role=\"alert\" hidden></p>\n\
+<p class=\"notice\" id=\"passkey-notice\" role=\"status\" hidden></p>\n\
+<button type=\"button\" class=\"secondary passkey\" id=\"passkey-sign-in\">{passkey}</button>\n</div>\n",
+        or = escape(t("sign_in.or")),
+        passkey = escape(t("sign_in.passkey")),
+    ));
     body.push_str(&format!(
         "<form id=\"second-step-form\" method=\"post\" action=\"/sign-in\" novalidate data-error-field=\"code\" hidden>\n\
-<h2>{title}</h2>\n{code}{submit}\
+<h2>{title}</h2>\n\
+<div id=\"second-step-passkey\" class=\"passkey-slot\" hidden>\n\
+<p class=\"error\" id=\"second-passkey-error\" role=\"alert\" hidden></p>\n\
+<p class=\"notice\" id=\"second-passkey-notice\" role=\"status\" hidden></p>\n\
+<button type=\"button\" class=\"passkey\" id=\"use-passkey\">{use_passkey}</button>\n\
+<p class=\"or\"><span>{or_code}</span></p>\n</div>\n{code}{submit}\
 <button type=\"button\" class=\"secondary\" id=\"start-again\">{again}</button>\n</form>\n",
         title = escape(t("sign_in.second_step_title")),
+        use_passkey = escape(t("sign_in.use_passkey")),
+        or_code = escape(t("sign_in.or_code")),
         code = Field {
             name: "code",
             label: t("sign_in.code"),
@@ -263,15 +277,14 @@ pub async fn account_page(State(state): State<AppState>, lang: Lang) -> Response
             escape(t(key))
         )
     };
-    // Sections to come (sessions, second factor, passkeys, events) go
-    // after the profile, each a `<section class="panel" id="…">`.
-    let body = format!(
+    // Sections to come (sessions, second factor, events) go after the
+    // profile, each a `<section class="panel" id="…">`.
+    let mut body = format!(
         "<p id=\"account-loading\" role=\"status\">{loading}</p>\n\
 <div id=\"account\" hidden>\n\
 <section class=\"panel\" id=\"profile\" aria-labelledby=\"profile-title\">\n<h2 id=\"profile-title\">{profile}</h2>\n\
 <dl class=\"summary\">\n{email}{name}{verified}{created}</dl>\n\
-<button type=\"button\" id=\"sign-out\" class=\"secondary\">{sign_out}</button>\n</section>\n\
-</div>\n",
+<button type=\"button\" id=\"sign-out\" class=\"secondary\">{sign_out}</button>\n</section>\n",
         loading = escape(t("shell.loading")),
         profile = escape(t("account.profile")),
         email = row("account.email", "email"),
@@ -280,6 +293,8 @@ pub async fn account_page(State(state): State<AppState>, lang: Lang) -> Response
         created = row("account.created", "created"),
         sign_out = escape(t("account.sign_out")),
     );
+    body.push_str(&passkeys_section(lang));
+    body.push_str("</div>\n");
     Page {
         status: StatusCode::OK,
         lang,
@@ -289,4 +304,65 @@ pub async fn account_page(State(state): State<AppState>, lang: Lang) -> Response
         data: Vec::new(),
     }
     .render(&state.config)
+}
+
+/// The account's passkeys: the list (which the script fills, each with
+/// its rename and remove buttons), the forms to rename and remove one
+/// (shown for the passkey chosen) and the form to add one.
+fn passkeys_section(lang: Lang) -> String {
+    let t = |key| lang.t(key);
+    let password = |name| Field {
+        name,
+        label: t("account.passkey_password"),
+        kind: "password",
+        autocomplete: "current-password",
+        hint: None,
+        required: true,
+        extra: "maxlength=\"128\"".into(),
+    };
+    let name = |name, label, hint: Option<String>, required| Field {
+        name,
+        label,
+        kind: "text",
+        autocomplete: "off",
+        hint,
+        required,
+        extra: "maxlength=\"64\"".into(),
+    };
+    format!(
+        "<section class=\"panel\" id=\"passkeys\" aria-labelledby=\"passkeys-title\">\n\
+<h2 id=\"passkeys-title\">{title}</h2>\n<p class=\"hint\">{intro}</p>\n\
+<p class=\"notice\" id=\"passkeys-status\" role=\"status\" tabindex=\"-1\" hidden></p>\n\
+<p class=\"error\" id=\"passkeys-error\" role=\"alert\" hidden></p>\n\
+<p id=\"passkeys-empty\" hidden>{none}</p>\n<ul class=\"passkeys\" id=\"passkey-list\"></ul>\n\
+<form id=\"passkey-rename-form\" class=\"sub-form\" novalidate data-error-field=\"passkey_new_name\" hidden>\n\
+<h3 tabindex=\"-1\">{rename_title}</h3>\n{new_name}\
+<button type=\"submit\">{save}</button>\n<button type=\"button\" class=\"secondary\" data-cancel>{cancel}</button>\n</form>\n\
+<form id=\"passkey-remove-form\" class=\"sub-form\" novalidate data-error-field=\"passkey_remove_password\" hidden>\n\
+<h3 tabindex=\"-1\">{remove_title}</h3>\n<p>{remove_hint}</p>\n{remove_password}\
+<button type=\"submit\" class=\"danger\">{remove}</button>\n<button type=\"button\" class=\"secondary\" data-cancel>{cancel}</button>\n</form>\n\
+<form id=\"passkey-add-form\" class=\"sub-form\" novalidate data-error-field=\"passkey_password\">\n\
+<h3>{add_title}</h3>\n{add_name}{add_password}<button type=\"submit\">{add}</button>\n</form>\n</section>\n",
+        title = escape(t("account.passkeys")),
+        intro = escape(t("account.passkeys_intro")),
+        none = escape(t("account.passkeys_none")),
+        rename_title = escape(t("account.passkey_rename_title")),
+        new_name = name("passkey_new_name", t("account.passkey_new_name"), None, true).html(),
+        save = escape(t("account.passkey_save")),
+        cancel = escape(t("account.cancel")),
+        remove_title = escape(t("account.passkey_remove_title")),
+        remove_hint = escape(t("account.passkey_remove_hint")),
+        remove_password = password("passkey_remove_password").html(),
+        remove = escape(t("account.passkey_remove")),
+        add_title = escape(t("account.passkey_add_title")),
+        add_name = name(
+            "passkey_name",
+            t("account.passkey_name"),
+            Some(t("account.passkey_name_hint").to_string()),
+            false
+        )
+        .html(),
+        add_password = password("passkey_password").html(),
+        add = escape(t("account.passkey_add")),
+    )
 }
