@@ -461,7 +461,10 @@ async fn add_passkey(client: &Client, name: &str) {
     click(client, "#passkey-add-form button[type=submit]").await;
     wait_until(
         client,
-        &format!("document.querySelectorAll('#passkey-list li').length === {}", before + 1),
+        &format!(
+            "document.querySelectorAll('#passkey-list li').length === {}",
+            before + 1
+        ),
         "the new passkey in the list",
     )
     .await;
@@ -471,7 +474,10 @@ async fn add_passkey(client: &Client, name: &str) {
 /// it, signs out, signs in with it, removes it; then it is refused.
 async fn passkey_journey(client: &Client, app: &TestApp) {
     let email = unique_email("pages-pk");
-    client.goto(&app.url("/sign-up")).await.expect("open /sign-up");
+    client
+        .goto(&app.url("/sign-up"))
+        .await
+        .expect("open /sign-up");
     wait_for_heading(client, "Create an account").await;
     fill(client, "#email", &email).await;
     fill(client, "#password", PASSWORD).await;
@@ -520,13 +526,25 @@ async fn passkey_journey(client: &Client, app: &TestApp) {
     )
     .await;
     assert!(
-        listed["meta"].as_str().unwrap_or_default().starts_with("Added ")
-            && listed["meta"].as_str().unwrap_or_default().ends_with("never used"),
+        listed["meta"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Added ")
+            && listed["meta"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("never used"),
         "{listed}"
     );
-    assert_eq!(listed["status"], "The passkey \u{201c}Laptop\u{201d} was added.");
+    assert_eq!(
+        listed["status"],
+        "The passkey \u{201c}Laptop\u{201d} was added."
+    );
     assert_eq!(listed["empty"], true, "{listed}");
-    assert_eq!(listed["password"], "", "the password stays in the form: {listed}");
+    assert_eq!(
+        listed["password"], "",
+        "the password stays in the form: {listed}"
+    );
     expect_no_token_in_reach(client, PASSWORD).await;
 
     // Rename it.
@@ -537,6 +555,11 @@ async fn passkey_journey(client: &Client, app: &TestApp) {
         client,
         "document.querySelector('#passkey-list .passkey-name').textContent === 'Work laptop'",
         "the new name",
+    )
+    .await;
+    js(
+        client,
+        "document.getElementById('passkeys').scrollIntoView(); return null;",
     )
     .await;
     screenshot(&client.screenshot().await.unwrap(), "account-passkeys");
@@ -562,7 +585,10 @@ async fn passkey_journey(client: &Client, app: &TestApp) {
     // authenticator answers it at once, as a person picking the passkey.
     wait_for_account(client, &email).await;
     let claims = session_claims(client).await;
-    assert_eq!(claims, json!({"amr": ["hwk", "user", "mfa"], "aal": "aal2"}));
+    assert_eq!(
+        claims,
+        json!({"amr": ["hwk", "user", "mfa"], "aal": "aal2"})
+    );
     expect_no_token_in_reach(client, PASSWORD).await;
 
     // The button: from now on the autofill waits (as it does for a person
@@ -579,7 +605,10 @@ async fn passkey_journey(client: &Client, app: &TestApp) {
     click(client, "#passkey-sign-in").await;
     wait_for_account(client, &email).await;
     let claims = session_claims(client).await;
-    assert_eq!(claims, json!({"amr": ["hwk", "user", "mfa"], "aal": "aal2"}));
+    assert_eq!(
+        claims,
+        json!({"amr": ["hwk", "user", "mfa"], "aal": "aal2"})
+    );
     expect_no_token_in_reach(client, PASSWORD).await;
     let meta = js(
         client,
@@ -654,6 +683,7 @@ async fn passkey_journey(client: &Client, app: &TestApp) {
                   error: document.getElementById('passkey-error').hidden };",
     )
     .await;
+    screenshot(&client.screenshot().await.unwrap(), "sign-in-passkey");
     assert_eq!(
         cancelled,
         json!({"notice": "The passkey request was cancelled or timed out. You can try again, or use your password.", "error": true})
@@ -708,7 +738,10 @@ async fn hold_autofill(client: &Client) {
 async fn passkey_second_step(client: &Client, app: &TestApp) {
     let enrolled = enroll_totp(app, "pages-pk-totp").await;
     let email = enrolled.session.email.clone();
-    client.goto(&app.url("/sign-in")).await.expect("open /sign-in");
+    client
+        .goto(&app.url("/sign-in"))
+        .await
+        .expect("open /sign-in");
     wait_for_heading(client, "Sign in").await;
     fill(client, "#email", &email).await;
     fill(client, "#password", PASSWORD).await;
@@ -744,7 +777,10 @@ async fn passkey_second_step(client: &Client, app: &TestApp) {
         "the second step's passkey choice",
     )
     .await;
-    screenshot(&client.screenshot().await.unwrap(), "sign-in-second-step-passkey");
+    screenshot(
+        &client.screenshot().await.unwrap(),
+        "sign-in-second-step-passkey",
+    );
     click(client, "#use-passkey").await;
     wait_for_account(client, &email).await;
     assert_eq!(

@@ -640,8 +640,11 @@
         });
         actions.appendChild(button);
       });
-      item.appendChild(name);
-      item.appendChild(meta);
+      var text = document.createElement("span");
+      text.className = "passkey-text";
+      text.appendChild(name);
+      text.appendChild(meta);
+      item.appendChild(text);
       item.appendChild(actions);
       return item;
     }

@@ -93,10 +93,12 @@ pub async fn sign_in_page(State(state): State<AppState>, lang: Lang, q: Redirect
         .html(),
         submit = button(t("sign_in.submit")),
     ));
-    // The passkey button; the script shows it where the browser can use
-    // passkeys, and starts the autofill (conditional mediation) through the
-    // e-mail field's `autocomplete="username webauthn"`.
-    body.push_str(&format!(
+    // The passkey button (when the server has a relying party); the script
+    // shows it where the browser can use passkeys, and starts the autofill
+    // (conditional mediation) through the e-mail field's
+    // `autocomplete="username webauthn"`.
+    if state.flows.webauthn.is_some() {
+        body.push_str(&format!(
         "<div id=\"passkey-slot\" class=\"passkey-slot\" hidden>\n<p class=\"or\"><span>{or}</span></p>\n\
 <p class=\"error\" id=\"passkey-error\" role=\"alert\" hidden></p>\n\
 <p class=\"notice\" id=\"passkey-notice\" role=\"status\" hidden></p>\n\
@@ -104,6 +106,7 @@ pub async fn sign_in_page(State(state): State<AppState>, lang: Lang, q: Redirect
         or = escape(t("sign_in.or")),
         passkey = escape(t("sign_in.passkey")),
     ));
+    }
     body.push_str(&format!(
         "<form id=\"second-step-form\" method=\"post\" action=\"/sign-in\" novalidate data-error-field=\"code\" hidden>\n\
 <h2>{title}</h2>\n\
@@ -293,7 +296,9 @@ pub async fn account_page(State(state): State<AppState>, lang: Lang) -> Response
         created = row("account.created", "created"),
         sign_out = escape(t("account.sign_out")),
     );
-    body.push_str(&passkeys_section(lang));
+    if state.flows.webauthn.is_some() {
+        body.push_str(&passkeys_section(lang));
+    }
     body.push_str("</div>\n");
     Page {
         status: StatusCode::OK,
@@ -347,7 +352,13 @@ fn passkeys_section(lang: Lang) -> String {
         intro = escape(t("account.passkeys_intro")),
         none = escape(t("account.passkeys_none")),
         rename_title = escape(t("account.passkey_rename_title")),
-        new_name = name("passkey_new_name", t("account.passkey_new_name"), None, true).html(),
+        new_name = name(
+            "passkey_new_name",
+            t("account.passkey_new_name"),
+            None,
+            true
+        )
+        .html(),
         save = escape(t("account.passkey_save")),
         cancel = escape(t("account.cancel")),
         remove_title = escape(t("account.passkey_remove_title")),
