@@ -7,7 +7,7 @@
 #[macro_use]
 mod common;
 
-use common::{PASSWORD, Reply, TestApp, python, unique_email};
+use common::{Backend, PASSWORD, Reply, TestApp, python, unique_email};
 use portcullis::store::{Actor, UserChanges};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -123,7 +123,6 @@ both_backends!(
             "<button type=\"submit\">Sign in</button>",
             "href=\"/forgot-password\"",
             "href=\"/sign-up\"",
-            "id=\"passkey-slot\"",
             "<label for=\"email\">",
             "<label for=\"password\">",
             "role=\"alert\"",
@@ -445,3 +444,51 @@ print(len(list(root.iter())))\n";
             .starts_with("otpauth://totp/")
     );
 });
+
+both_backends!(
+    passkey_parts_only_where_the_server_has_a_relying_party,
+    |backend: Backend| async move {
+        // An IP address as APP_URL's host: no relying party, no passkey
+        // button and no passkeys section.
+        let app = TestApp::builder(backend).vars(&[PAGES_ON]).spawn().await;
+        let sign_in = page(&app, "/sign-in", "").await.text();
+        assert!(!sign_in.contains("id=\"passkey-slot\""), "{sign_in}");
+        let account = page(&app, "/account", "").await.text();
+        assert!(!account.contains("id=\"passkeys\""), "{account}");
+
+        // Named `localhost`: both, with their fields and texts.
+        let app = TestApp::builder(backend)
+            .localhost()
+            .vars(&[PAGES_ON])
+            .spawn()
+            .await;
+        let sign_in = page(&app, "/sign-in", "").await.text();
+        for part in [
+            "id=\"passkey-slot\"",
+            ">Sign in with a passkey</button>",
+            "id=\"passkey-error\" role=\"alert\"",
+            ">Use a passkey</button>",
+            "type=\"email\" autocomplete=\"username webauthn\"",
+        ] {
+            assert!(sign_in.contains(part), "/sign-in lacks {part}:\n{sign_in}");
+        }
+        expect_no_inline_code(&sign_in);
+        let account = page(&app, "/account", "").await.text();
+        for part in [
+            "id=\"passkeys\"",
+            "id=\"passkey-list\"",
+            "id=\"passkey_password\" name=\"passkey_password\" type=\"password\" autocomplete=\"current-password\"",
+            "id=\"passkey_remove_password-error\" role=\"alert\"",
+            "id=\"passkey_new_name\" name=\"passkey_new_name\" type=\"text\"",
+            ">Add a passkey</button>",
+        ] {
+            assert!(account.contains(part), "/account lacks {part}:\n{account}");
+        }
+        expect_no_inline_code(&account);
+        let french = page(&app, "/sign-in", "fr").await.text();
+        assert!(
+            french.contains("Se connecter avec une clé d’accès</button>"),
+            "{french}"
+        );
+    }
+);
