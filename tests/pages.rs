@@ -7,7 +7,7 @@
 #[macro_use]
 mod common;
 
-use common::{Backend, PASSWORD, Reply, TestApp, python, unique_email};
+use common::{PASSWORD, Reply, TestApp, python, unique_email};
 use portcullis::store::{Actor, UserChanges};
 use reqwest::StatusCode;
 use serde_json::json;
