@@ -623,6 +623,10 @@ async fn passkey_journey(client: &Client, app: &TestApp) {
         "the remove form's password error",
     )
     .await;
+    screenshot(
+        &client.screenshot().await.unwrap(),
+        "account-passkey-remove",
+    );
     assert_eq!(passkey_names(client).await, json!(["Work laptop"]));
     fill(client, "#passkey_remove_password", PASSWORD).await;
     click(client, "#passkey-remove-form button[type=submit]").await;
