@@ -20,14 +20,15 @@ mod browser_support;
 #[macro_use]
 mod common;
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use browser_support::{browser_phone, browser_with, run_then_close, write_screenshot};
+use browser_support::{
+    SessionCommand, add_authenticator, browser_phone, browser_with, run_then_close,
+    write_screenshot,
+};
 use common::{Backend, OTHER_PASSWORD, PASSWORD, TestApp, enroll_totp, unique_email};
-use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, Locator};
-use reqwest::{Method, Url};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots");
@@ -363,52 +364,6 @@ both_backends!(
         }
     }
 );
-
-/// A WebDriver extension command on the session:
-/// `method /session/{id}/{path}` with `body`.
-#[derive(Debug)]
-struct SessionCommand {
-    method: Method,
-    path: String,
-    body: Option<Value>,
-}
-
-impl WebDriverCompatibleCommand for SessionCommand {
-    fn endpoint(
-        &self,
-        base_url: &Url,
-        session_id: Option<&str>,
-    ) -> Result<Url, <Url as FromStr>::Err> {
-        let session = session_id.expect("a WebDriver session");
-        base_url.join(&format!("session/{session}/{}", self.path))
-    }
-
-    fn method_and_body(&self, _: &Url) -> (Method, Option<String>) {
-        (
-            self.method.clone(),
-            self.body.as_ref().map(Value::to_string),
-        )
-    }
-}
-
-/// Adds a virtual CTAP2 authenticator built into the device, keeping
-/// discoverable credentials and verifying its user (device-bound: `hwk`).
-async fn add_authenticator(client: &Client) {
-    client
-        .issue_cmd(SessionCommand {
-            method: Method::POST,
-            path: "webauthn/authenticator".into(),
-            body: Some(json!({
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": true,
-                "hasUserVerification": true,
-                "isUserVerified": true,
-            })),
-        })
-        .await
-        .expect("add a virtual authenticator");
-}
 
 /// The `amr` and `aal` of the page's session: a `/refresh` from inside the
 /// page (the refresh cookie), the access token read there and dropped.
@@ -799,7 +754,7 @@ both_backends!(
         let profile = tempfile::tempdir().expect("temporary directory");
         let (driver, client) = browser_with(profile.path(), (1000, 1100), &[]).await;
         run_then_close(driver, client.clone(), async {
-            add_authenticator(&client).await;
+            add_authenticator(&client, false).await;
             passkey_journey(&client, &app).await;
             passkey_second_step(&client, &app).await;
         })

@@ -19,15 +19,14 @@ mod browser_support;
 #[macro_use]
 mod common;
 
-use std::str::FromStr;
-
 use axum::response::Html;
 use axum::routing::get;
-use browser_support::{browser, run_then_close, write_screenshot};
+use browser_support::{
+    SessionCommand, add_authenticator, browser, run_then_close, write_screenshot,
+};
 use common::{Backend, OTHER_PASSWORD, PASSWORD, TestApp, jwt_parts, unique_email};
 use fantoccini::Client;
-use fantoccini::wd::WebDriverCompatibleCommand;
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const SCREENSHOT: &str = "/tmp/portcullis-passkeys.png";
@@ -105,56 +104,6 @@ async fn run(client: &Client, snippet: &str, step: &str, input: Value) -> Result
         Some(data) => Ok(data.clone()),
         None => Err(answer["error"].clone()),
     }
-}
-
-/// A WebDriver extension command on the session:
-/// `method /session/{id}/{path}` with `body`.
-#[derive(Debug)]
-struct SessionCommand {
-    method: Method,
-    path: String,
-    body: Option<Value>,
-}
-
-impl WebDriverCompatibleCommand for SessionCommand {
-    fn endpoint(
-        &self,
-        base_url: &Url,
-        session_id: Option<&str>,
-    ) -> Result<Url, <Url as FromStr>::Err> {
-        let session = session_id.expect("a WebDriver session");
-        base_url.join(&format!("session/{session}/{}", self.path))
-    }
-
-    fn method_and_body(&self, _: &Url) -> (Method, Option<String>) {
-        (
-            self.method.clone(),
-            self.body.as_ref().map(Value::to_string),
-        )
-    }
-}
-
-/// Adds a virtual CTAP2 authenticator built into the device ("internal"),
-/// keeping discoverable credentials and verifying its user, whose
-/// credentials are backup-eligible and backed up when `synced`; its id.
-async fn add_authenticator(client: &Client, synced: bool) -> String {
-    let id = client
-        .issue_cmd(SessionCommand {
-            method: Method::POST,
-            path: "webauthn/authenticator".into(),
-            body: Some(json!({
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": true,
-                "hasUserVerification": true,
-                "isUserVerified": true,
-                "defaultBackupEligibility": synced,
-                "defaultBackupState": synced,
-            })),
-        })
-        .await
-        .expect("add a virtual authenticator");
-    id.as_str().expect("the authenticator's id").to_string()
 }
 
 /// The credentials the virtual authenticator `id` holds.

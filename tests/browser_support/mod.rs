@@ -16,11 +16,14 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
-use serde_json::json;
+use reqwest::{Method, Url};
+use serde_json::{Value, json};
 
 use crate::common;
 
@@ -218,4 +221,57 @@ impl<F: Future> Future for CatchUnwindFuture<F> {
             Err(panic) => Poll::Ready(Err(panic)),
         }
     }
+}
+
+/// A WebDriver extension command on the session:
+/// `method /session/{id}/{path}` with `body`.
+#[derive(Debug)]
+pub struct SessionCommand {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path under `/session/{id}/`.
+    pub path: String,
+    /// The JSON body, if any.
+    pub body: Option<Value>,
+}
+
+impl WebDriverCompatibleCommand for SessionCommand {
+    fn endpoint(
+        &self,
+        base_url: &Url,
+        session_id: Option<&str>,
+    ) -> Result<Url, <Url as FromStr>::Err> {
+        let session = session_id.expect("a WebDriver session");
+        base_url.join(&format!("session/{session}/{}", self.path))
+    }
+
+    fn method_and_body(&self, _: &Url) -> (Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
+    }
+}
+
+/// Adds a virtual CTAP2 authenticator built into the device ("internal"),
+/// keeping discoverable credentials and verifying its user, whose
+/// credentials are backup-eligible and backed up when `synced`; its id.
+pub async fn add_authenticator(client: &Client, synced: bool) -> String {
+    let id = client
+        .issue_cmd(SessionCommand {
+            method: Method::POST,
+            path: "webauthn/authenticator".into(),
+            body: Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+                "defaultBackupEligibility": synced,
+                "defaultBackupState": synced,
+            })),
+        })
+        .await
+        .expect("add a virtual authenticator");
+    id.as_str().expect("the authenticator's id").to_string()
 }
