@@ -63,7 +63,8 @@ fn auth_routes(prefix: &str) -> Router<AppState> {
 }
 
 /// The pages of SPEC §12 beyond the two the mails link to, served with
-/// `PAGES_ENABLED` (when the application asked for them).
+/// `PAGES_ENABLED` (when the application asked for them); their paths are
+/// [`pages::PAGE_PATHS`].
 fn page_routes() -> Router<AppState> {
     Router::new()
         .route("/sign-in", get(pages::sign_in_page))
@@ -72,15 +73,6 @@ fn page_routes() -> Router<AppState> {
         .route("/account", get(pages::account_page))
         .route(pages::SCRIPT_PATH, get(pages::script))
 }
-
-/// The paths of [`page_routes`].
-pub const PAGE_PATHS: &[&str] = &[
-    "/sign-in",
-    "/sign-up",
-    "/forgot-password",
-    "/account",
-    pages::SCRIPT_PATH,
-];
 
 /// Portcullis's routes and the application's `routes` under one stack of
 /// middleware (see [`crate::Portcullis::app`]). In production `/metrics` is

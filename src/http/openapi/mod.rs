@@ -179,7 +179,7 @@ pub fn document(config: &Config, fields: &UserFields) -> Value {
         && let Some(paths) = doc["paths"].as_object_mut()
     {
         // Not served: not described.
-        for path in crate::http::routes::PAGE_PATHS {
+        for path in crate::http::pages::PAGE_PATHS {
             paths.remove(*path);
         }
     }

@@ -25,3 +25,13 @@ pub const STYLESHEET_PATH: &str = "/assets/portcullis.css";
 
 /// Path of the pages' script (served only with `PAGES_ENABLED`).
 pub const SCRIPT_PATH: &str = "/assets/portcullis.js";
+
+/// The paths of the pages served with `PAGES_ENABLED` (the routes are in
+/// `http::routes`; the API document leaves them out when pages are off).
+pub const PAGE_PATHS: &[&str] = &[
+    "/sign-in",
+    "/sign-up",
+    "/forgot-password",
+    "/account",
+    SCRIPT_PATH,
+];
