@@ -50,8 +50,12 @@ fn axe_source() -> String {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(AXE_DEFAULT));
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read axe-core at {}: {e}; {AXE_HINT}", path.display()))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read axe-core at {}: {e}; {AXE_HINT}",
+            path.display()
+        )
+    })
 }
 
 /// Runs `script` (a function body) in the page; its return value.
@@ -140,7 +144,11 @@ async fn axe(client: &Client, axe_js: &str, what: &str, scheme: &str) -> Vec<Str
         "return matchMedia('(prefers-color-scheme: dark)').matches;",
     )
     .await;
-    assert_eq!(dark, json!(scheme == "dark"), "{what}: not in the {scheme} scheme");
+    assert_eq!(
+        dark,
+        json!(scheme == "dark"),
+        "{what}: not in the {scheme} scheme"
+    );
     let result = client
         .execute_async(
             "const done = arguments[arguments.length - 1];
@@ -269,7 +277,8 @@ both_backends!(
     }
 );
 
-/// Presses `key` (a character or a [`Key`]) on whatever has the focus.
+/// Presses `keys` (characters, or [`Key`]s as `char`s) one after the other
+/// on whatever has the focus.
 async fn press(client: &Client, keys: &[char]) {
     let mut actions = KeyActions::new("keyboard".into());
     for &key in keys {
