@@ -199,9 +199,9 @@ async fn account_journey(client: &Client, app: &TestApp) {
         rows[0]["text"].as_str().unwrap().contains("This device"),
         "{rows}"
     );
-    assert!(
-        rows[0]["device"].as_str().unwrap().contains("Chrome"),
-        "the browser's user agent: {rows}"
+    assert_eq!(
+        rows[0]["device"], "Chrome on Linux",
+        "the browser's user agent, shortened: {rows}"
     );
     assert_eq!(rows[0]["revoke"], false, "{rows}");
 
@@ -229,6 +229,7 @@ async fn account_journey(client: &Client, app: &TestApp) {
     assert_eq!(rows[0]["current"], "true", "the current one first: {rows}");
     assert_eq!(rows[1]["current"], Value::Null, "{rows}");
     assert_eq!(rows[1]["revoke"], true, "{rows}");
+    assert_eq!(rows[1]["device"], "Unknown device", "no user agent: {rows}");
     assert_eq!(
         js(
             client,
@@ -296,11 +297,13 @@ async fn account_journey(client: &Client, app: &TestApp) {
         "return { src: document.getElementById('mfa-qr').getAttribute('src').slice(0, 26),
                   secret: document.getElementById('mfa-secret').textContent,
                   focused: document.activeElement.id,
+                  turnOnHidden: document.getElementById('mfa-off').hidden,
                   autocomplete: document.getElementById('mfa_code').getAttribute('autocomplete') };",
     )
     .await;
     assert_eq!(shown["src"], "data:image/svg+xml;base64,", "{shown}");
     assert_eq!(shown["focused"], "mfa_code", "{shown}");
+    assert_eq!(shown["turnOnHidden"], true, "one way on at a time: {shown}");
     assert_eq!(shown["autocomplete"], "one-time-code", "{shown}");
     screenshot(&client.screenshot().await.unwrap(), "account-mfa-setup");
     let secret = base32_decode(&shown["secret"].as_str().unwrap().replace(' ', ""));

@@ -596,6 +596,43 @@
     });
   }
 
+  // A short name for a user agent ("Chrome on Linux"); the string itself
+  // when neither the browser nor the system is known.
+  function deviceName(agent) {
+    if (!agent) {
+      return t("js.session_unknown");
+    }
+    var browsers = [
+      [/Edg(e|A|iOS)?\//, "Edge"],
+      [/OPR\//, "Opera"],
+      [/(Firefox|FxiOS)\//, "Firefox"],
+      [/(Chrome|Chromium|CriOS)\//, "Chrome"],
+      [/Safari\//, "Safari"],
+    ];
+    var systems = [
+      [/Android/, "Android"],
+      [/iPhone|iPad|iPod/, "iOS"],
+      [/Windows/, "Windows"],
+      [/Mac OS X|Macintosh/, "macOS"],
+      [/CrOS/, "ChromeOS"],
+      [/Linux/, "Linux"],
+    ];
+    function find(list) {
+      for (var i = 0; i < list.length; i++) {
+        if (list[i][0].test(agent)) {
+          return list[i][1];
+        }
+      }
+      return null;
+    }
+    var browser = find(browsers);
+    var os = find(systems);
+    if (browser && os) {
+      return t("js.session_device").replace("{browser}", browser).replace("{os}", os);
+    }
+    return browser || os || (agent.length > 60 ? agent.slice(0, 60) + "…" : agent);
+  }
+
   // The account's open sessions: the current one marked, a sign-out button
   // on each other one. Answers the function that reloads the list.
   function sessionsSection(token) {
@@ -608,12 +645,15 @@
     function row(session) {
       var item = document.createElement("li");
       item.setAttribute("data-session-id", session.id);
-      var device = session.user_agent || t("js.session_unknown");
+      var device = deviceName(session.user_agent);
       var text = document.createElement("span");
       text.className = "passkey-text";
       var name = document.createElement("strong");
       name.className = "passkey-name session-device";
       name.textContent = device;
+      if (session.user_agent) {
+        name.title = session.user_agent;
+      }
       var meta = document.createElement("span");
       meta.className = "passkey-meta";
       meta.textContent =
@@ -698,18 +738,26 @@
     var on = document.getElementById("mfa-on");
     var off = document.getElementById("mfa-off");
 
+    function showActions(shown) {
+      var enabled = section.getAttribute("data-enabled") === "true";
+      on.hidden = !shown || !enabled;
+      off.hidden = !shown || enabled;
+    }
+
     function closeForms() {
       forms.forEach(function (form) {
         clearErrors(form);
         form.reset();
         form.hidden = true;
       });
+      showActions(codes.hidden);
     }
 
     function open(form) {
+      codes.hidden = true;
       closeForms();
       say("mfa-status", "");
-      codes.hidden = true;
+      showActions(false);
       form.hidden = false;
       var input = form.querySelector("input");
       if (input) {
@@ -733,6 +781,7 @@
         ol.appendChild(li);
       });
       codes.hidden = false;
+      showActions(false);
       document.getElementById("mfa-codes-title").focus();
     }
 
@@ -750,8 +799,7 @@
             .replace("{date}", result.data.totp.created_at ? shortDate(result.data.totp.created_at) : "")
             .replace("{remaining}", String(result.data.recovery_codes ? result.data.recovery_codes.remaining : 0))
         : t("js.mfa_off");
-      on.hidden = !enabled;
-      off.hidden = enabled;
+      showActions(codes.hidden && forms.every(function (form) { return form.hidden; }));
     }
 
     forms.forEach(function (form) {
@@ -773,6 +821,7 @@
     document.getElementById("mfa-codes-done").addEventListener("click", function () {
       codes.hidden = true;
       document.getElementById("mfa-code-list").textContent = "";
+      showActions(true);
       on.querySelector("button").focus();
     });
 

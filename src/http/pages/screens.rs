@@ -443,7 +443,7 @@ fn mfa_section(lang: Lang) -> String {
 <p id=\"mfa-state\"></p>\n\
 <div id=\"mfa-off\" class=\"actions\" hidden><button type=\"button\" id=\"mfa-turn-on\">{turn_on}</button></div>\n\
 <div id=\"mfa-on\" class=\"actions\" hidden><button type=\"button\" class=\"secondary\" id=\"mfa-new-codes\">{new_codes}</button>\n\
-<button type=\"button\" class=\"danger\" id=\"mfa-turn-off\">{turn_off}</button></div>\n\
+<button type=\"button\" class=\"danger\" id=\"mfa-turn-off\">{off}</button></div>\n\
 <form id=\"mfa-setup-form\" class=\"sub-form\" novalidate data-error-field=\"mfa_password\" hidden>\n\
 <h3 tabindex=\"-1\">{setup_title}</h3>\n<p>{setup_hint}</p>\n{password}{setup_buttons}</form>\n\
 <form id=\"mfa-confirm-form\" class=\"sub-form\" novalidate data-error-field=\"mfa_code\" hidden>\n\
@@ -463,7 +463,7 @@ fn mfa_section(lang: Lang) -> String {
         intro = escape(t("account.mfa_intro")),
         turn_on = escape(t("account.mfa_turn_on")),
         new_codes = escape(t("account.mfa_new_codes")),
-        turn_off = escape(t("account.mfa_turn_off")),
+        off = escape(t("account.mfa_off")),
         setup_title = escape(t("account.mfa_setup_title")),
         setup_hint = escape(t("account.mfa_setup_hint")),
         setup_buttons = buttons(t("account.mfa_continue"), ""),
