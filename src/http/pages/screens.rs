@@ -280,8 +280,8 @@ pub async fn account_page(State(state): State<AppState>, lang: Lang) -> Response
             escape(t(key))
         )
     };
-    // Sections to come (sessions, second factor, events) go after the
-    // profile, each a `<section class="panel" id="…">`.
+    // Sections to come (the security events) go after the passkeys,
+    // each a `<section class="panel" id="…">`.
     let mut body = format!(
         "<p id=\"account-loading\" role=\"status\">{loading}</p>\n\
 <div id=\"account\" hidden>\n\
