@@ -699,6 +699,7 @@
     }
 
     async function load() {
+      say("sessions-status", "");
       var result = await api("GET", "/sessions", undefined, token());
       if (!result.ok) {
         say("sessions-error", message(result));
