@@ -560,9 +560,18 @@
     fill("created", user.created_at ? new Date(user.created_at).toLocaleDateString(document.documentElement.lang) : "");
     document.getElementById("account-loading").hidden = true;
     document.getElementById("account").hidden = false;
-    passkeysSection(function () {
+    function currentToken() {
       return token;
-    });
+    }
+    var sessions = sessionsSection(currentToken);
+    mfaSection(
+      currentToken,
+      function (fresh) {
+        token = fresh;
+      },
+      sessions
+    );
+    passkeysSection(currentToken);
 
     var signOut = document.getElementById("sign-out");
     signOut.addEventListener("click", async function () {
@@ -572,6 +581,314 @@
       window.location.assign("/sign-in");
     });
   };
+
+  function shortDate(value) {
+    return new Date(value).toLocaleDateString(document.documentElement.lang, { year: "numeric", month: "short", day: "numeric" });
+  }
+
+  function dateTime(value) {
+    return new Date(value).toLocaleString(document.documentElement.lang, {
+      year: "numeric",
+      month: "short",
+      day: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+    });
+  }
+
+  // A short name for a user agent ("Chrome on Linux"); the string itself
+  // when neither the browser nor the system is known.
+  function deviceName(agent) {
+    if (!agent) {
+      return t("js.session_unknown");
+    }
+    var browsers = [
+      [/Edg(e|A|iOS)?\//, "Edge"],
+      [/OPR\//, "Opera"],
+      [/(Firefox|FxiOS)\//, "Firefox"],
+      [/(Chrome|Chromium|CriOS)\//, "Chrome"],
+      [/Safari\//, "Safari"],
+    ];
+    var systems = [
+      [/Android/, "Android"],
+      [/iPhone|iPad|iPod/, "iOS"],
+      [/Windows/, "Windows"],
+      [/Mac OS X|Macintosh/, "macOS"],
+      [/CrOS/, "ChromeOS"],
+      [/Linux/, "Linux"],
+    ];
+    function find(list) {
+      for (var i = 0; i < list.length; i++) {
+        if (list[i][0].test(agent)) {
+          return list[i][1];
+        }
+      }
+      return null;
+    }
+    var browser = find(browsers);
+    var os = find(systems);
+    if (browser && os) {
+      return t("js.session_device").replace("{browser}", browser).replace("{os}", os);
+    }
+    return browser || os || (agent.length > 60 ? agent.slice(0, 60) + "…" : agent);
+  }
+
+  // The account's open sessions: the current one marked, a sign-out button
+  // on each other one. Answers the function that reloads the list.
+  function sessionsSection(token) {
+    var section = document.getElementById("sessions");
+    if (!section) {
+      return function () {};
+    }
+    var list = document.getElementById("session-list");
+
+    function row(session) {
+      var item = document.createElement("li");
+      item.setAttribute("data-session-id", session.id);
+      var device = deviceName(session.user_agent);
+      var text = document.createElement("span");
+      text.className = "passkey-text";
+      var name = document.createElement("strong");
+      name.className = "passkey-name session-device";
+      name.textContent = device;
+      if (session.user_agent) {
+        name.title = session.user_agent;
+      }
+      var meta = document.createElement("span");
+      meta.className = "passkey-meta";
+      meta.textContent =
+        (session.ip ? session.ip + " · " : "") +
+        t("js.session_created").replace("{date}", dateTime(session.created_at)) +
+        " · " +
+        t("js.session_used").replace("{date}", dateTime(session.last_used_at));
+      text.appendChild(name);
+      text.appendChild(meta);
+      item.appendChild(text);
+      var actions = document.createElement("span");
+      actions.className = "passkey-actions";
+      if (session.current) {
+        item.setAttribute("aria-current", "true");
+        var mark = document.createElement("span");
+        mark.className = "badge";
+        mark.textContent = t("js.session_this");
+        actions.appendChild(mark);
+      } else {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "secondary small";
+        button.setAttribute("data-action", "revoke");
+        button.textContent = t("js.session_revoke");
+        button.setAttribute("aria-label", t("js.session_revoke_label").replace("{device}", device));
+        button.addEventListener("click", async function () {
+          button.disabled = true;
+          say("sessions-status", "");
+          var result = await api("DELETE", "/sessions/" + encodeURIComponent(session.id), undefined, token());
+          if (!result.ok && result.error.code !== "NOT_FOUND") {
+            button.disabled = false;
+            say("sessions-error", message(result));
+            return;
+          }
+          await load();
+          say("sessions-status", t("js.session_revoked"));
+          document.getElementById("sessions-status").focus();
+        });
+        actions.appendChild(button);
+      }
+      item.appendChild(actions);
+      return item;
+    }
+
+    async function load() {
+      say("sessions-status", "");
+      var result = await api("GET", "/sessions", undefined, token());
+      if (!result.ok) {
+        say("sessions-error", message(result));
+        return;
+      }
+      say("sessions-error", "");
+      list.textContent = "";
+      // The current one first, then the most recently used.
+      result.data
+        .slice()
+        .sort(function (a, b) {
+          return (b.current ? 1 : 0) - (a.current ? 1 : 0) || String(b.last_used_at).localeCompare(String(a.last_used_at));
+        })
+        .forEach(function (session) {
+          list.appendChild(row(session));
+        });
+      list.setAttribute("data-loaded", "true");
+    }
+
+    load();
+    return load;
+  }
+
+  // The second factor: status, turn TOTP on (password, QR code and secret,
+  // a code, the recovery codes shown once), new recovery codes, turn off.
+  // `setToken` takes the new access token TOTP's confirmation answers;
+  // `reloadSessions` refreshes the sessions list (others get revoked).
+  function mfaSection(token, setToken, reloadSessions) {
+    var section = document.getElementById("mfa");
+    if (!section) {
+      return;
+    }
+    var forms = ["mfa-setup-form", "mfa-confirm-form", "mfa-regenerate-form", "mfa-disable-form"].map(function (id) {
+      return document.getElementById(id);
+    });
+    var codes = document.getElementById("mfa-codes");
+    var on = document.getElementById("mfa-on");
+    var off = document.getElementById("mfa-off");
+
+    function showActions(shown) {
+      var enabled = section.getAttribute("data-enabled") === "true";
+      on.hidden = !shown || !enabled;
+      off.hidden = !shown || enabled;
+    }
+
+    function closeForms() {
+      forms.forEach(function (form) {
+        clearErrors(form);
+        form.reset();
+        form.hidden = true;
+      });
+      showActions(codes.hidden);
+    }
+
+    function open(form) {
+      codes.hidden = true;
+      closeForms();
+      say("mfa-status", "");
+      showActions(false);
+      form.hidden = false;
+      var input = form.querySelector("input");
+      if (input) {
+        input.focus();
+      }
+    }
+
+    function done(text) {
+      say("mfa-status", text);
+      document.getElementById("mfa-status").focus();
+    }
+
+    function showCodes(list) {
+      var ol = document.getElementById("mfa-code-list");
+      ol.textContent = "";
+      list.forEach(function (code) {
+        var li = document.createElement("li");
+        var c = document.createElement("code");
+        c.textContent = code;
+        li.appendChild(c);
+        ol.appendChild(li);
+      });
+      codes.hidden = false;
+      showActions(false);
+      document.getElementById("mfa-codes-title").focus();
+    }
+
+    async function load() {
+      var result = await api("GET", "/mfa", undefined, token());
+      if (!result.ok) {
+        say("mfa-error", message(result));
+        return;
+      }
+      say("mfa-error", "");
+      var enabled = !!(result.data.totp && result.data.totp.enabled);
+      section.setAttribute("data-enabled", enabled ? "true" : "false");
+      document.getElementById("mfa-state").textContent = enabled
+        ? t("js.mfa_on")
+            .replace("{date}", result.data.totp.created_at ? shortDate(result.data.totp.created_at) : "")
+            .replace("{remaining}", String(result.data.recovery_codes ? result.data.recovery_codes.remaining : 0))
+        : t("js.mfa_off");
+      showActions(codes.hidden && forms.every(function (form) { return form.hidden; }));
+    }
+
+    forms.forEach(function (form) {
+      form.querySelector("[data-cancel]").addEventListener("click", function () {
+        closeForms();
+        var back = section.getAttribute("data-enabled") === "true" ? on : off;
+        back.querySelector("button").focus();
+      });
+    });
+    document.getElementById("mfa-turn-on").addEventListener("click", function () {
+      open(forms[0]);
+    });
+    document.getElementById("mfa-new-codes").addEventListener("click", function () {
+      open(forms[2]);
+    });
+    document.getElementById("mfa-turn-off").addEventListener("click", function () {
+      open(forms[3]);
+    });
+    document.getElementById("mfa-codes-done").addEventListener("click", function () {
+      codes.hidden = true;
+      document.getElementById("mfa-code-list").textContent = "";
+      showActions(true);
+      on.querySelector("button").focus();
+    });
+
+    onSubmit("mfa-setup-form", async function (form) {
+      var result = await api("POST", "/mfa/totp/setup", { password: value(form, "mfa_password") }, token());
+      if (!result.ok) {
+        showErrors(form, result);
+        return;
+      }
+      var confirm = forms[1];
+      open(confirm);
+      var svg = new TextEncoder().encode(result.data.qr_svg);
+      var binary = "";
+      svg.forEach(function (byte) {
+        binary += String.fromCharCode(byte);
+      });
+      document.getElementById("mfa-qr").src = "data:image/svg+xml;base64," + btoa(binary);
+      document.getElementById("mfa-secret").textContent = result.data.secret.replace(/(.{4})(?=.)/g, "$1 ");
+    });
+
+    onSubmit("mfa-confirm-form", async function (form) {
+      var result = await api("POST", "/mfa/totp/confirm", { code: value(form, "mfa_code").replace(/\s/g, "") }, token());
+      if (!result.ok) {
+        showErrors(form, result);
+        if (result.error.code === "MFA_SETUP_EXPIRED") {
+          closeForms();
+          say("mfa-error", message(result));
+        }
+        return;
+      }
+      setToken(result.data.access_token);
+      closeForms();
+      document.getElementById("mfa-qr").removeAttribute("src");
+      document.getElementById("mfa-secret").textContent = "";
+      await load();
+      say("mfa-status", t("js.mfa_enabled"));
+      showCodes(result.data.recovery_codes);
+      reloadSessions();
+    });
+
+    onSubmit("mfa-regenerate-form", async function (form) {
+      var result = await api("POST", "/mfa/recovery-codes", { code: value(form, "mfa_regenerate_code").replace(/\s/g, "") }, token());
+      if (!result.ok) {
+        showErrors(form, result);
+        return;
+      }
+      closeForms();
+      await load();
+      say("mfa-status", t("js.mfa_codes_saved"));
+      showCodes(result.data.recovery_codes);
+    });
+
+    onSubmit("mfa-disable-form", async function (form) {
+      var result = await api("POST", "/mfa/totp/disable", { code: value(form, "mfa_disable_code").trim() }, token());
+      if (!result.ok) {
+        showErrors(form, result);
+        return;
+      }
+      closeForms();
+      await load();
+      done(t("js.mfa_disabled"));
+      reloadSessions();
+    });
+
+    load();
+  }
 
   // The account's passkeys: list, add, rename, remove (`token()` is the
   // page's access token, in memory).

@@ -280,8 +280,8 @@ pub async fn account_page(State(state): State<AppState>, lang: Lang) -> Response
             escape(t(key))
         )
     };
-    // Sections to come (sessions, second factor, events) go after the
-    // profile, each a `<section class="panel" id="…">`.
+    // Sections to come (the security events) go after the passkeys,
+    // each a `<section class="panel" id="…">`.
     let mut body = format!(
         "<p id=\"account-loading\" role=\"status\">{loading}</p>\n\
 <div id=\"account\" hidden>\n\
@@ -296,6 +296,8 @@ pub async fn account_page(State(state): State<AppState>, lang: Lang) -> Response
         created = row("account.created", "created"),
         sign_out = escape(t("account.sign_out")),
     );
+    body.push_str(&sessions_section(lang));
+    body.push_str(&mfa_section(lang));
     if state.flows.webauthn.is_some() {
         body.push_str(&passkeys_section(lang));
     }
@@ -375,5 +377,117 @@ fn passkeys_section(lang: Lang) -> String {
         .html(),
         add_password = password("passkey_password").html(),
         add = escape(t("account.passkey_add")),
+    )
+}
+
+/// The account's open sessions: the list the script fills (the current one
+/// marked "This device" with `aria-current`, a revoke button on the others).
+fn sessions_section(lang: Lang) -> String {
+    let t = |key| lang.t(key);
+    format!(
+        "<section class=\"panel\" id=\"sessions\" aria-labelledby=\"sessions-title\">\n\
+<h2 id=\"sessions-title\">{title}</h2>\n<p class=\"hint\">{intro}</p>\n\
+<p class=\"notice\" id=\"sessions-status\" role=\"status\" tabindex=\"-1\" hidden></p>\n\
+<p class=\"error\" id=\"sessions-error\" role=\"alert\" hidden></p>\n\
+<ul class=\"passkeys sessions\" id=\"session-list\"></ul>\n</section>\n",
+        title = escape(t("account.sessions")),
+        intro = escape(t("account.sessions_intro")),
+    )
+}
+
+/// A code field of the second-factor forms (`one-time-code`).
+fn code_field(name: &'static str, label: &str, hint: Option<String>, totp_only: bool) -> String {
+    Field {
+        name,
+        label,
+        kind: "text",
+        autocomplete: "one-time-code",
+        hint,
+        required: true,
+        extra: if totp_only {
+            "inputmode=\"numeric\" maxlength=\"6\" spellcheck=\"false\"".into()
+        } else {
+            "maxlength=\"64\" spellcheck=\"false\" autocapitalize=\"none\"".into()
+        },
+    }
+    .html()
+}
+
+/// The second factor: its status, and the forms to turn TOTP on (password,
+/// then the QR code, the secret and a code; the recovery codes shown once),
+/// to get new recovery codes and to turn it off.
+fn mfa_section(lang: Lang) -> String {
+    let t = |key| lang.t(key);
+    let buttons = |submit: &str, class: &str| {
+        format!(
+            "<button type=\"submit\"{class}>{}</button>\n<button type=\"button\" class=\"secondary\" data-cancel>{}</button>\n",
+            escape(submit),
+            escape(t("account.cancel")),
+        )
+    };
+    let password = Field {
+        name: "mfa_password",
+        label: t("account.passkey_password"),
+        kind: "password",
+        autocomplete: "current-password",
+        hint: None,
+        required: true,
+        extra: "maxlength=\"128\"".into(),
+    }
+    .html();
+    format!(
+        "<section class=\"panel\" id=\"mfa\" aria-labelledby=\"mfa-title\">\n\
+<h2 id=\"mfa-title\">{title}</h2>\n<p class=\"hint\">{intro}</p>\n\
+<p class=\"notice\" id=\"mfa-status\" role=\"status\" tabindex=\"-1\" hidden></p>\n\
+<p class=\"error\" id=\"mfa-error\" role=\"alert\" hidden></p>\n\
+<p id=\"mfa-state\"></p>\n\
+<div id=\"mfa-off\" class=\"actions\" hidden><button type=\"button\" id=\"mfa-turn-on\">{turn_on}</button></div>\n\
+<div id=\"mfa-on\" class=\"actions\" hidden><button type=\"button\" class=\"secondary\" id=\"mfa-new-codes\">{new_codes}</button>\n\
+<button type=\"button\" class=\"danger\" id=\"mfa-turn-off\">{off}</button></div>\n\
+<form id=\"mfa-setup-form\" class=\"sub-form\" novalidate data-error-field=\"mfa_password\" hidden>\n\
+<h3 tabindex=\"-1\">{setup_title}</h3>\n<p>{setup_hint}</p>\n{password}{setup_buttons}</form>\n\
+<form id=\"mfa-confirm-form\" class=\"sub-form\" novalidate data-error-field=\"mfa_code\" hidden>\n\
+<h3 tabindex=\"-1\">{scan_title}</h3>\n<p>{scan_hint}</p>\n\
+<img id=\"mfa-qr\" class=\"qr\" alt=\"{qr_alt}\" width=\"200\" height=\"200\">\n\
+<p>{secret_hint}</p>\n<p><code id=\"mfa-secret\" class=\"secret\"></code></p>\n\
+{code}{confirm_buttons}</form>\n\
+<div id=\"mfa-codes\" class=\"sub-form\" hidden>\n<h3 id=\"mfa-codes-title\" tabindex=\"-1\">{codes_title}</h3>\n\
+<p>{codes_hint}</p>\n<ol class=\"codes\" id=\"mfa-code-list\"></ol>\n\
+<button type=\"button\" id=\"mfa-codes-done\">{codes_done}</button>\n</div>\n\
+<form id=\"mfa-regenerate-form\" class=\"sub-form\" novalidate data-error-field=\"mfa_regenerate_code\" hidden>\n\
+<h3 tabindex=\"-1\">{regenerate_title}</h3>\n<p>{regenerate_hint}</p>\n{regenerate_code}{regenerate_buttons}</form>\n\
+<form id=\"mfa-disable-form\" class=\"sub-form\" novalidate data-error-field=\"mfa_disable_code\" hidden>\n\
+<h3 tabindex=\"-1\">{disable_title}</h3>\n<p>{disable_hint}</p>\n{disable_code}{disable_buttons}</form>\n\
+</section>\n",
+        title = escape(t("account.mfa")),
+        intro = escape(t("account.mfa_intro")),
+        turn_on = escape(t("account.mfa_turn_on")),
+        new_codes = escape(t("account.mfa_new_codes")),
+        off = escape(t("account.mfa_off")),
+        setup_title = escape(t("account.mfa_setup_title")),
+        setup_hint = escape(t("account.mfa_setup_hint")),
+        setup_buttons = buttons(t("account.mfa_continue"), ""),
+        scan_title = escape(t("account.mfa_scan_title")),
+        scan_hint = escape(t("account.mfa_scan_hint")),
+        qr_alt = escape(t("account.mfa_qr_alt")),
+        secret_hint = escape(t("account.mfa_secret_hint")),
+        code = code_field("mfa_code", t("account.mfa_code"), None, true),
+        confirm_buttons = buttons(t("account.mfa_turn_on"), ""),
+        codes_title = escape(t("account.mfa_codes_title")),
+        codes_hint = escape(t("account.mfa_codes_hint")),
+        codes_done = escape(t("account.mfa_codes_done")),
+        regenerate_title = escape(t("account.mfa_new_codes")),
+        regenerate_hint = escape(t("account.mfa_regenerate_hint")),
+        regenerate_code = code_field("mfa_regenerate_code", t("account.mfa_code"), None, true),
+        regenerate_buttons = buttons(t("account.mfa_new_codes"), ""),
+        disable_title = escape(t("account.mfa_turn_off")),
+        disable_hint = escape(t("account.mfa_disable_hint")),
+        disable_code = code_field(
+            "mfa_disable_code",
+            t("account.mfa_disable_code"),
+            None,
+            false
+        ),
+        disable_buttons = buttons(t("account.mfa_turn_off"), " class=\"danger\""),
     )
 }
