@@ -20,13 +20,13 @@ mod browser_support;
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
+use browser_support::page::{click, fill, js, wait_until};
 use browser_support::{SessionCommand, browser_with, run_then_close};
 use common::{PASSWORD, TestApp, enroll_totp, unique_email};
+use fantoccini::Client;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
-use fantoccini::{Client, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -56,53 +56,6 @@ fn axe_source() -> String {
             path.display()
         )
     })
-}
-
-/// Runs `script` (a function body) in the page; its return value.
-async fn js(client: &Client, script: &str) -> Value {
-    client
-        .execute(script, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
-}
-
-/// Waits (15 s at most) until `condition` (a JS expression) is truthy.
-async fn wait_until(client: &Client, condition: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if js(client, &format!("return !!({condition});")).await == json!(true) {
-            return;
-        }
-        if Instant::now() >= deadline {
-            let url = client
-                .current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            let source = client.source().await.unwrap_or_default();
-            panic!("{what}: never happened at {url}; the page is:\n{source}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
-    field.clear().await.expect("clear");
-    field.send_keys(text).await.expect("type");
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 /// Opens `path` and waits until its script has run and an `h1` shows.

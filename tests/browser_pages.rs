@@ -20,82 +20,14 @@ mod browser_support;
 #[macro_use]
 mod common;
 
-use std::time::{Duration, Instant};
-
+use browser_support::page::{click, fill, js, screenshot, wait_for_heading, wait_until};
 use browser_support::{
     SessionCommand, add_authenticator, browser_phone, browser_with, run_then_close,
-    write_screenshot,
 };
 use common::{Backend, OTHER_PASSWORD, PASSWORD, TestApp, enroll_totp, unique_email};
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots");
-
-fn screenshot(png: &[u8], name: &str) {
-    std::fs::create_dir_all(SCREENSHOTS).expect("create target/screenshots");
-    write_screenshot(&format!("{SCREENSHOTS}/{name}.png"), png);
-}
-
-/// Runs `script` (a function body) in the page; its return value.
-async fn js(client: &Client, script: &str) -> Value {
-    client
-        .execute(script, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
-}
-
-/// Waits (15 s at most) until `condition` (a JS expression) is truthy.
-async fn wait_until(client: &Client, condition: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if js(client, &format!("return !!({condition});")).await == json!(true) {
-            return;
-        }
-        if Instant::now() >= deadline {
-            let url = client
-                .current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            let source = client.source().await.unwrap_or_default();
-            panic!("{what}: never happened at {url}; the page is:\n{source}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_for_heading(client: &Client, heading: &str) {
-    wait_until(
-        client,
-        &format!(
-            "document.querySelector('h1') && document.querySelector('h1').textContent.trim() === {}",
-            json!(heading)
-        ),
-        &format!("the heading {heading:?}"),
-    )
-    .await;
-}
-
-async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
-    field.clear().await.expect("clear");
-    field.send_keys(text).await.expect("type");
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
 
 /// Nothing a script can read holds a token or the password.
 async fn expect_no_token_in_reach(client: &Client, password: &str) {

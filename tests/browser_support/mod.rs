@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod page;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
